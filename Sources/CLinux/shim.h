@@ -1,0 +1,9 @@
+// Linux-only system headers that Glibc's Swift module does not export.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+// accept4 is a GNU extension hidden without _GNU_SOURCE; glibc always provides it.
+extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);

@@ -1,0 +1,1 @@
+// The reactions worker (issue 3).
