@@ -40,6 +40,7 @@ public final class ChildProcess: @unchecked Sendable {
             let d = h.availableData
             err.append(d)
         }
+        _ = Glibc.signal(SIGPIPE, SIG_IGN)
         try process.run()
     }
 
@@ -61,7 +62,8 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Writes to the child's standard input.
     public func write(_ text: String) {
-        stdinPipe.fileHandleForWriting.write(Data(text.utf8))
+        // A child that died closes the pipe: ignore the error instead of dying of SIGPIPE.
+        try? stdinPipe.fileHandleForWriting.write(contentsOf: Data(text.utf8))
     }
 
     /// Closes the child's standard input.

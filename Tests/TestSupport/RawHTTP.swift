@@ -20,7 +20,10 @@ public struct RawResponse: Sendable {
 }
 
 /// A blocking TCP connection for sending exactly the bytes a test wants (malformed ones included).
-public final class RawConnection {
+///
+/// Safety of `@unchecked Sendable`: a test drives one connection from one task at a time; the async
+/// wrappers only move the blocking call to another thread while that task awaits it.
+public final class RawConnection: @unchecked Sendable {
     /// The socket.
     public let fd: Int32
     private var pending: [UInt8] = []
@@ -94,6 +97,16 @@ public final class RawConnection {
         }
     }
 
+    /// `readResponse` on its own thread (never blocks the cooperative pool).
+    public func response(timeout: Double = 5, isHead: Bool = false) async -> RawResponse? {
+        (try? await Blocking.run { self.readResponse(timeout: timeout, isHead: isHead) }) ?? nil
+    }
+
+    /// `waitForClose` on its own thread.
+    public func closed(timeout: Double = 5) async -> Bool {
+        (try? await Blocking.run { self.waitForClose(timeout: timeout) }) ?? false
+    }
+
     /// True if the server closed the connection within `timeout` seconds (reading and discarding data).
     public func waitForClose(timeout: Double = 5) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
@@ -143,10 +156,32 @@ public final class RawConnection {
     }
 }
 
+/// Runs blocking work on its own thread, so tests never block the cooperative pool that servers under test
+/// need for their handlers.
+public enum Blocking {
+    /// Runs `body` on a new thread and returns its result.
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { c in
+            let t = Thread { c.resume(with: Result { try body() }) }
+            t.start()
+        }
+    }
+}
+
 /// Convenience for well-formed requests.
 public enum HTTPTest {
-    /// Sends one request on a new connection and reads the response.
+    /// Sends one request on a new connection and reads the response (on its own thread).
     public static func request(
+        port: UInt16, method: String = "GET", path: String, headers: [(String, String)] = [], body: [UInt8] = [],
+        timeout: Double = 10
+    ) async throws -> RawResponse {
+        try await Blocking.run {
+            try requestBlocking(port: port, method: method, path: path, headers: headers, body: body, timeout: timeout)
+        }
+    }
+
+    /// The blocking form of `request`.
+    public static func requestBlocking(
         port: UInt16, method: String = "GET", path: String, headers: [(String, String)] = [], body: [UInt8] = [],
         timeout: Double = 10
     ) throws -> RawResponse {
@@ -165,9 +200,9 @@ public enum HTTPTest {
     /// A signed Discord interaction POST.
     public static func interaction(
         port: UInt16, key: Ed25519SigningKey, body: [UInt8], timestamp: String = String(Int(Date().timeIntervalSince1970))
-    ) throws -> RawResponse {
+    ) async throws -> RawResponse {
         let sig = key.signDiscord(timestamp: timestamp, body: body)
-        return try request(
+        return try await request(
             port: port, method: "POST", path: "/interactions",
             headers: [("X-Signature-Ed25519", sig), ("X-Signature-Timestamp", timestamp), ("Content-Type", "application/json")],
             body: body)

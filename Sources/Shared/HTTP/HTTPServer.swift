@@ -639,7 +639,8 @@ final class EventLoop: @unchecked Sendable {
         shutdown(conn.fd, Int32(SHUT_WR))
         conn.transition(to: .lingering)
         conn.inbuf = []
-        conn.deadline = deadline(2)
+        // Long enough for the peer to read the response before a reset could destroy it; short while draining.
+        conn.deadline = deadline(draining ? 0.25 : 2)
         setInterest(conn, EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
     }
 

@@ -81,6 +81,14 @@ public struct QueueStats: Sendable, Equatable, Codable {
     public var inFlight: Int
     /// In the poison queue.
     public var poisoned: Int
+
+    /// Creates counts.
+    public init(ready: Int, delayed: Int, inFlight: Int, poisoned: Int) {
+        self.ready = ready
+        self.delayed = delayed
+        self.inFlight = inFlight
+        self.poisoned = poisoned
+    }
 }
 
 /// The events queue seam: at-least-once delivery with visibility timeouts, a dequeue count and a poison queue.
