@@ -53,6 +53,11 @@ let package = Package(
             name: "InteractionsAPITests",
             dependencies: ["InteractionsAPI", "Shared", "TestSupport"]
         ),
+        // End-to-end: the built `skald` binary as real processes.
+        .testTarget(
+            name: "SkaldCLITests",
+            dependencies: ["Shared", "TestSupport", "skald"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
