@@ -53,6 +53,10 @@ let package = Package(
             name: "InteractionsAPITests",
             dependencies: ["InteractionsAPI", "Shared", "TestSupport"]
         ),
+        .testTarget(
+            name: "ReactionsWorkerTests",
+            dependencies: ["ReactionsWorker", "Shared", "TestSupport"]
+        ),
         // End-to-end: the built `skald` binary as real processes.
         .testTarget(
             name: "SkaldCLITests",

@@ -7,3 +7,6 @@
 
 // accept4 is a GNU extension hidden without _GNU_SOURCE; glibc always provides it.
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+// pipe2 is also a GNU extension.
+extern int pipe2(int pipefd[2], int flags);

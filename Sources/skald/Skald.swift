@@ -12,7 +12,13 @@ struct Skald {
 
     static var commands: [CommandSpec] {
         [
+            UpCommand.spec,
             APICommand.spec,
+            WorkerCommand.spec,
+            StateCommand.spec,
+            OperatorCommand.spec(.start),
+            OperatorCommand.spec(.stop),
+            OperatorCommand.spec(.status),
             RegisterCommand.spec,
             QueueCommand.spec,
         ]

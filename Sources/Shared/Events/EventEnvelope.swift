@@ -67,7 +67,7 @@ public struct EventEnvelope: Sendable, Equatable, Codable {
     }
 
     private enum Keys: String, CodingKey {
-        case v, id, at, server, kind, command, host, line, event, player, platformID, hostEvent, timer, seq
+        case v, id, at, server, kind, command, host, line, event, player, platformID, hostEvent, timer, seq, code
     }
 
     /// Decodes and validates; unknown versions and kinds throw `EnvelopeError` (never crash).
@@ -90,7 +90,8 @@ public struct EventEnvelope: Sendable, Equatable, Codable {
                     event: try c.decode(String.self, forKey: .event),
                     player: try c.decodeIfPresent(String.self, forKey: .player),
                     platformID: try c.decodeIfPresent(String.self, forKey: .platformID),
-                    seq: try c.decodeIfPresent(Int64.self, forKey: .seq)))
+                    seq: try c.decodeIfPresent(Int64.self, forKey: .seq),
+                    code: try c.decodeIfPresent(String.self, forKey: .code)))
         case "host":
             payload = .host(
                 HostEvent(
@@ -122,6 +123,7 @@ public struct EventEnvelope: Sendable, Equatable, Codable {
             try c.encodeIfPresent(log.player, forKey: .player)
             try c.encodeIfPresent(log.platformID, forKey: .platformID)
             try c.encodeIfPresent(log.seq, forKey: .seq)
+            try c.encodeIfPresent(log.code, forKey: .code)
         case .host(let h):
             try c.encodeIfPresent(h.host, forKey: .host)
             try c.encode(h.detail, forKey: .hostEvent)
@@ -294,11 +296,13 @@ public struct LogEvent: Sendable, Equatable {
     public var platformID: String?
     /// Position of the line in its log (orders events that share a timestamp).
     public var seq: Int64?
+    /// For `join_code`: the crossplay join code.
+    public var code: String?
 
     /// Creates a log event.
     public init(
         host: String?, line: String, event: String, player: String? = nil, platformID: String? = nil,
-        seq: Int64? = nil
+        seq: Int64? = nil, code: String? = nil
     ) {
         self.host = host
         self.line = line
@@ -306,6 +310,7 @@ public struct LogEvent: Sendable, Equatable {
         self.player = player
         self.platformID = platformID
         self.seq = seq
+        self.code = code
     }
 }
 
@@ -328,15 +333,36 @@ public struct HostEvent: Sendable, Equatable {
         public var type: String
         /// For `preempt`: when the host will be taken.
         public var notBefore: Date?
-        /// For `address`: the address players connect to.
+        /// For `address` and `scaled`: the address players connect to.
         public var address: String?
+        /// For `scaled` / `scale-failed`: the capacity the host was scaled to (0 or 1).
+        public var capacity: Int?
+        /// For `scaled` / `scale-failed`: the start cycle the scale operation belonged to.
+        public var generation: Int?
+        /// For `scale-failed`: why.
+        public var reason: String?
 
         /// Creates a detail.
-        public init(type: String, notBefore: Date? = nil, address: String? = nil) {
+        public init(
+            type: String, notBefore: Date? = nil, address: String? = nil, capacity: Int? = nil, generation: Int? = nil,
+            reason: String? = nil
+        ) {
             self.type = type
             self.notBefore = notBefore
             self.address = address
+            self.capacity = capacity
+            self.generation = generation
+            self.reason = reason
         }
+
+        /// The spot VM will be evicted (`notBefore`).
+        public static let preempt = "preempt"
+        /// The host's public address (`address`), reported by the watcher when it starts.
+        public static let address = "address"
+        /// A scale operation settled (`capacity`, `address`, `generation`).
+        public static let scaled = "scaled"
+        /// A scale operation failed (`capacity`, `reason`, `generation`).
+        public static let scaleFailed = "scale-failed"
     }
 }
 
@@ -344,6 +370,11 @@ public struct HostEvent: Sendable, Equatable {
 public struct TimerEvent: Sendable, Equatable, Codable {
     /// `idle-check` or `boot-timeout`.
     public var name: String
+
+    /// The idle check: stop if nobody has been online for the idle timeout.
+    public static let idleCheck = "idle-check"
+    /// The boot timeout: stop a server that never became ready.
+    public static let bootTimeout = "boot-timeout"
     /// When it was due.
     public var due: Date
     /// The state generation that scheduled it; a timer from an older generation is stale and ignored.

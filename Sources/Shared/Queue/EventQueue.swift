@@ -114,6 +114,10 @@ public protocol EventQueue: Sendable {
     /// Makes a received message visible again after `delay` seconds (give it back without processing).
     func release(_ message: QueueMessage, delay: Double) async throws
 
+    /// Extends a received message's invisibility to `visibilityTimeout` seconds from now (a heartbeat while a
+    /// long operation runs). Throws `QueueError.receiptStale` when the receipt no longer owns it.
+    func renew(_ message: QueueMessage, visibilityTimeout: Double) async throws
+
     /// Moves a received message to the poison queue with `reason`.
     func poison(_ message: QueueMessage, reason: String) async throws
 
@@ -122,6 +126,12 @@ public protocol EventQueue: Sendable {
 
     /// Returns when messages may be available, or after `timeout` seconds. A cheap hint, not a guarantee.
     func waitForMessages(timeout: Double) async
+
+    /// A counter of sends this process made (0 when the backend has no such signal); see `waitForMessages(after:timeout:)`.
+    var sendGeneration: UInt64 { get }
+
+    /// Like `waitForMessages(timeout:)`, but returns at once if a send happened after `generation` was read.
+    func waitForMessages(after generation: UInt64, timeout: Double) async
 
     /// Checks the backend is reachable.
     func ping() async throws
@@ -134,6 +144,14 @@ public protocol EventQueue: Sendable {
 }
 
 extension EventQueue {
+    /// No local send signal by default.
+    public var sendGeneration: UInt64 { 0 }
+
+    /// Falls back to the plain wait.
+    public func waitForMessages(after generation: UInt64, timeout: Double) async {
+        await waitForMessages(timeout: timeout)
+    }
+
     /// Sends an event envelope, deduplicated by its id.
     @discardableResult
     public func send(_ envelope: EventEnvelope, delay: Double = 0) async throws -> SendOutcome {

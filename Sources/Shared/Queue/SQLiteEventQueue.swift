@@ -195,6 +195,19 @@ public final class SQLiteEventQueue: EventQueue {
         if delay <= 0 { wakeups.fire() }
     }
 
+    /// Extends the message's invisibility (heartbeat).
+    public func renew(_ message: QueueMessage, visibilityTimeout: Double) async throws {
+        let visibleAt = clock.now().timeIntervalSince1970 + max(0, visibilityTimeout)
+        let changed = try await guarded {
+            try await self.executor.run { db in
+                try db.run(
+                    "UPDATE queue_messages SET visible_at = ? WHERE seq = ? AND receipt = ?",
+                    [.double(visibleAt)] + Self.key(message))
+            }
+        }
+        if changed == 0 { throw QueueError.receiptStale }
+    }
+
     /// Moves a message to the poison queue, keeping the reason.
     public func poison(_ message: QueueMessage, reason: String) async throws {
         let now = clock.now().timeIntervalSince1970

@@ -1,1 +1,0 @@
-// The reactions worker (issue 3).
