@@ -193,7 +193,7 @@ enum OperatorCommand {
         }
         guard waitForOutcome, name != .status else { return .ok }
         let target: ServerStatus = name == .start ? .online : .offline
-        var last = state.status
+        var last: ServerStatus? = nil
         while Date() < deadline {
             guard let s = try await store.get(server)?.state else { break }
             if s.status != last {
@@ -206,6 +206,6 @@ enum OperatorCommand {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw CLIError.failure("\(server) did not become \(target.rawValue) within \(Int(timeout)) s (now \(last.rawValue))")
+        throw CLIError.failure("\(server) did not become \(target.rawValue) within \(Int(timeout)) s (now \(last?.rawValue ?? "unknown"))")
     }
 }
