@@ -32,7 +32,7 @@ let package = Package(
         // The three deployables.
         .target(name: "InteractionsAPI", dependencies: ["Shared"]),
         .target(name: "ReactionsWorker", dependencies: ["Shared"]),
-        .target(name: "LogWatcher", dependencies: ["Shared"]),
+        .target(name: "LogWatcher", dependencies: ["Shared", "CLinux"]),
         // The one executable: parses arguments, loads config, calls into a module.
         .executableTarget(
             name: "skald",

@@ -10,3 +10,9 @@ extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int fl
 
 // pipe2 is also a GNU extension.
 extern int pipe2(int pipefd[2], int flags);
+
+// memmem is a GNU extension too.
+#include <stddef.h>
+extern void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen);
+
+#include <sys/inotify.h>

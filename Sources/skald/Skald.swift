@@ -21,6 +21,7 @@ struct Skald {
             OperatorCommand.spec(.status),
             RegisterCommand.spec,
             QueueCommand.spec,
+            ClassifyCommand.spec,
         ]
     }
 

@@ -1,1 +1,0 @@
-// The log watcher (issue 4).
