@@ -15,6 +15,7 @@ struct Skald {
             UpCommand.spec,
             APICommand.spec,
             WorkerCommand.spec,
+            WatchCommand.spec,
             StateCommand.spec,
             OperatorCommand.spec(.start),
             OperatorCommand.spec(.stop),

@@ -49,3 +49,48 @@ enum ClassifyCommand {
         return .ok
     }
 }
+
+/// `skald watch`: the log watcher for one game server.
+enum WatchCommand {
+    static var spec: CommandSpec {
+        CommandSpec(
+            name: "watch", summary: "follow the game's log and push ready / join / leave events to the queue",
+            usage: "watch --file PATH | --docker NAME | --command CMD",
+            details: """
+                Follows one log source, classifies its lines, and delivers the events to the embedded queue in
+                SKALD_DATA, or to a Skald API's POST /events when SKALD_INGEST_URL and SKALD_INGEST_TOKEN are set.
+                The cursor is saved in SKALD_DATA after delivery; when the sink is down, events wait in a durable
+                spool there (SKALD_SPOOL_MAX_MB, default 100). SIGTERM: deliver, save the cursor, exit 0.
+                  --file PATH      a log file: survives rotation by rename and by truncation, waits for it to exist
+                  --docker NAME    `docker logs -f` of a container, resumed by timestamp, restarted when it exits
+                  --command CMD    any command's output (not resumable)
+                """,
+            options: [
+                OptionSpec(name: "file", valueName: "PATH", help: "follow a log file"),
+                OptionSpec(name: "docker", valueName: "NAME", help: "follow a container's log"),
+                OptionSpec(name: "command", valueName: "CMD", help: "follow a command's output"),
+            ], run: run)
+    }
+
+    static func run(_ args: ParsedArguments) async throws -> ExitCode {
+        let targets: [WatchTarget] = [
+            args.value("file").map(WatchTarget.file), args.value("docker").map(WatchTarget.docker),
+            args.value("command").map(WatchTarget.command),
+        ].compactMap { $0 }
+        guard targets.count == 1, let target = targets.first else {
+            throw CLIError.usage("give exactly one of --file, --docker or --command", command: spec)
+        }
+        let (common, config) = try Setup.config { r -> (CommonSettings, WatcherConfig)? in
+            let common = CommonSettings.load(from: &r)
+            let storage = StorageSettings.load(from: &r)
+            guard let watcher = WatcherConfig.load(from: &r, common: common, storage: storage) else { return nil }
+            return (common, watcher)
+        }
+        let logger = Setup.logger("skald.watch", level: common.logLevel)
+        try? config.storage.ensureDirectory()
+        let queue: (any EventQueue)? = config.usesIngest ? nil : try APICommand.openQueue(config.storage)
+        let watcher = config.makeWatcher(target: target, queue: queue, logger: logger)
+        try await ServiceGroup(services: [watcher], logger: logger).run()
+        return .ok
+    }
+}

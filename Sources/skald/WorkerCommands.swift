@@ -1,5 +1,6 @@
 import Foundation
 import InteractionsAPI
+import LogWatcher
 import ReactionsWorker
 import Shared
 
@@ -48,23 +49,29 @@ enum WorkerCommand {
 enum UpCommand {
     static var spec: CommandSpec {
         CommandSpec(
-            name: "up", summary: "the embedded default: API + worker in one process over SQLite", usage: "up",
+            name: "up", summary: "the embedded default: API + worker (+ watcher) in one process over SQLite", usage: "up",
             details: """
                 Serves /interactions, /events and /healthz on SKALD_LISTEN and runs the worker, over SQLite files
-                in SKALD_DATA; the game is started and stopped by SKALD_HOST_START / SKALD_HOST_STOP.
+                in SKALD_DATA; the game is started and stopped by SKALD_HOST_START / SKALD_HOST_STOP. With
+                SKALD_WATCH_FILE it also follows the game's log file on this host.
                 Needs DISCORD_PUBLIC_KEY, SKALD_HOST_START and SKALD_HOST_STOP.
                 SIGTERM or SIGINT: stop accepting, finish in-flight work, exit 0.
                 """, options: [], run: run)
     }
 
     static func run(_ args: ParsedArguments) async throws -> ExitCode {
-        let (common, api, worker) = try Setup.config { r -> (CommonSettings, APIConfig, WorkerConfig)? in
+        let (common, api, worker, watch) = try Setup.config {
+            r -> (CommonSettings, APIConfig, WorkerConfig, (WatcherConfig, String)?)? in
             let common = CommonSettings.load(from: &r)
             let storage = StorageSettings.load(from: &r)
             let api = APIConfig.load(from: &r, common: common, storage: storage)
             let worker = WorkerConfig.load(from: &r, common: common, storage: storage)
+            let file = r.optional("SKALD_WATCH_FILE", "a log file path", ConfigParse.string)
+            var watcher = file == nil ? nil : WatcherConfig.load(from: &r, common: common, storage: storage)
+            // One host: the watcher delivers to the local queue.
+            watcher?.ingestURL = nil
             guard let api, let worker else { return nil }
-            return (common, api, worker)
+            return (common, api, worker, watcher.flatMap { w in file.map { (w, $0) } })
         }
         let logger = Setup.logger("skald.up", level: common.logLevel)
         let queue = try APICommand.openQueue(api.storage, busyTimeoutMilliseconds: 1500)
@@ -77,13 +84,19 @@ enum UpCommand {
             throw CLIError.failure("cannot listen on \(api.listen): \(error)")
         }
         let reactions = worker.makeWorker(queue: workerQueue, store: store, logger: logger.labelled("skald.worker"))
+        var services: [any Service] = [server, reactions]
+        if let (config, file) = watch {
+            let watchQueue = try APICommand.openQueue(config.storage)
+            services.append(config.makeWatcher(target: .file(file), queue: watchQueue, logger: logger.labelled("skald.watch")))
+        }
         logger.info(
             "skald up ready",
             metadata: [
                 "http.address": .string(api.listen.description), "server": .string(common.server),
                 "data": .string(api.storage.dataDirectory), "discord.notices": .bool(worker.discord.canPostToChannel),
+                "watch.file": .string(watch?.1 ?? "-"),
             ])
-        try await ServiceGroup(services: [server, reactions], logger: logger).run()
+        try await ServiceGroup(services: services, logger: logger).run()
         return .ok
     }
 }

@@ -1,0 +1,225 @@
+import CLinux
+import Foundation
+import Shared
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Follows a log file the way `tail -F` does, and more carefully.
+///
+/// - Waits for a file that does not exist yet.
+/// - Rotation by rename: the old file is read to its end (its last partial line included), then the new file
+///   from its start. If the process was down across a rotation, the rotated file is found by its identity
+///   among its siblings and finished first.
+/// - Rotation by truncation (copytruncate): starts again from the start.
+/// - A partial last line waits for its newline.
+/// - Wakes on inotify events (falls back to polling), so a new line is seen within milliseconds.
+public final class FileTailSource: LogSource {
+    private let path: String
+    private let maxLine: Int
+    private let logger: Logger
+    private var fd: Int32 = -1
+    private var identity = ""
+    private var readOffset: Int64 = 0
+    private var splitter: LineSplitter
+    private var ready: [SourceLine] = []
+    private var readyEnd: [Int64] = []
+    private var handedOutOffset: Int64 = 0
+    private var inotifyFD: Int32 = -1
+    private var resumeFrom: SourcePosition?
+    private var oldFileLeft: (fd: Int32, identity: String)?
+    private var lastGrowth = Monotonic.nanoseconds()
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
+
+    /// Follows `path`, resuming after `position` when it names this file (or a rotated predecessor).
+    public init(path: String, resumeFrom position: SourcePosition?, maxLine: Int = 64 * 1024, logger: Logger) {
+        self.path = path
+        self.maxLine = maxLine
+        self.logger = logger
+        self.resumeFrom = position
+        splitter = LineSplitter(maxLine: maxLine, startOffset: 0)
+        inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        if inotifyFD >= 0 {
+            let dir = (path as NSString).deletingLastPathComponent
+            let mask = UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CLOSE_WRITE | IN_ATTRIB)
+            if inotify_add_watch(inotifyFD, dir.isEmpty ? "." : dir, mask) < 0 {
+                Glibc.close(inotifyFD)
+                inotifyFD = -1
+            }
+        }
+    }
+
+    deinit {
+        close()
+        buffer.deallocate()
+    }
+
+    /// `file:<path>`.
+    public var description: String { "file:\(path)" }
+
+    /// The file identity and the offset after the last line handed out.
+    public var position: SourcePosition {
+        identity.isEmpty ? (resumeFrom ?? .none) : .file(identity: identity, offset: handedOutOffset)
+    }
+
+    /// Closes the file and the inotify descriptor.
+    public func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+        if let old = oldFileLeft { Glibc.close(old.fd) }
+        oldFileLeft = nil
+        if inotifyFD >= 0 { Glibc.close(inotifyFD) }
+        inotifyFD = -1
+    }
+
+    /// Up to `max` complete lines, waiting up to `wait` seconds for one.
+    public func readLines(max: Int, wait: Double) -> [SourceLine] {
+        let deadline = Monotonic.nanoseconds() + UInt64(wait * 1e9)
+        while true {
+            if ready.isEmpty { pump() }
+            if !ready.isEmpty {
+                let n = min(max, ready.count)
+                let out = Array(ready.prefix(n))
+                handedOutOffset = readyEnd[n - 1]
+                ready.removeFirst(n)
+                readyEnd.removeFirst(n)
+                return out
+            }
+            let now = Monotonic.nanoseconds()
+            guard now < deadline else { return [] }
+            sleepForChange(until: deadline)
+        }
+    }
+
+    // MARK: reading
+
+    /// Reads what is there, handles rotation and truncation, and queues complete lines.
+    private func pump() {
+        if fd < 0, !openFile() { return }
+        let before = ready.count
+        readAvailable()
+        if ready.count > before { return }
+        // Nothing new: has the file been rotated or truncated?
+        var st = stat()
+        let exists = stat(path, &st) == 0
+        let currentIdentity = exists ? Self.identity(st) : ""
+        if !exists || currentIdentity != identity {
+            // Renamed away (or deleted). Give the writer a moment to finish its last write, then finish the
+            // old file (its partial last line included) and move to the new one.
+            if Monotonic.nanoseconds() - lastGrowth < 300_000_000 { return }
+            readAvailable()
+            flushPartial()
+            logger.info("log file rotated", metadata: ["file": .string(path)])
+            Glibc.close(fd)
+            fd = -1
+            identity = ""
+            if exists { _ = openFile(fresh: true) }
+            return
+        }
+        var own = stat()
+        if fstat(fd, &own) == 0, Int64(own.st_size) < readOffset {
+            logger.info("log file truncated; reading from its start", metadata: ["file": .string(path)])
+            _ = lseek(fd, 0, SEEK_SET)
+            readOffset = 0
+            splitter.reset(to: 0)
+            handedOutOffset = 0
+            readAvailable()
+        }
+    }
+
+    private func readAvailable() {
+        while true {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n > 0 {
+                lastGrowth = Monotonic.nanoseconds()
+                readOffset += Int64(n)
+                splitter.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { bytes, start, end in
+                    ready.append(SourceLine(bytes: bytes, key: "\(identity):\(start)"))
+                    readyEnd.append(end)
+                }
+                if ready.count >= 4096 { return }
+            } else {
+                return
+            }
+        }
+    }
+
+    private func flushPartial() {
+        splitter.flushPartial { bytes, start, end in
+            ready.append(SourceLine(bytes: bytes, key: "\(identity):\(start)"))
+            readyEnd.append(end)
+        }
+    }
+
+    /// Opens the file; `fresh` means a new file after a rotation (read from its start).
+    private func openFile(fresh: Bool = false) -> Bool {
+        let f = open(path, O_RDONLY | O_CLOEXEC)
+        guard f >= 0 else { return false }
+        var st = stat()
+        fstat(f, &st)
+        let id = Self.identity(st)
+        var start: Int64 = 0
+        if !fresh, case .file(let savedID, let savedOffset) = resumeFrom {
+            if savedID == id {
+                start = savedOffset <= Int64(st.st_size) ? savedOffset : 0
+                if savedOffset > Int64(st.st_size) {
+                    logger.warning("log file is shorter than the saved position (truncated while stopped); reading from its start")
+                }
+            } else if let rotated = findRotated(identity: savedID, in: f) {
+                // Rotated while we were stopped: finish the old file from the saved offset first.
+                Glibc.close(f)
+                fd = rotated
+                identity = savedID
+                readOffset = savedOffset
+                _ = lseek(rotated, off_t(savedOffset), SEEK_SET)
+                splitter.reset(to: savedOffset)
+                handedOutOffset = savedOffset
+                resumeFrom = nil
+                logger.info("finishing a log file rotated while the watcher was stopped", metadata: ["file": .string(path)])
+                return true
+            } else {
+                logger.warning("the saved log position names a file that is gone; reading the current file from its start")
+            }
+        }
+        resumeFrom = nil
+        fd = f
+        identity = id
+        readOffset = start
+        _ = lseek(f, off_t(start), SEEK_SET)
+        splitter.reset(to: start)
+        handedOutOffset = start
+        lastGrowth = Monotonic.nanoseconds()
+        return true
+    }
+
+    /// Looks for a sibling of the log file (`valheim.log.1`, …) with the saved identity.
+    private func findRotated(identity saved: String, in current: Int32) -> Int32? {
+        let dir = (path as NSString).deletingLastPathComponent
+        let base = (path as NSString).lastPathComponent
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return nil }
+        for name in names where name != base && name.hasPrefix(base) {
+            let candidate = ((dir.isEmpty ? "." : dir) as NSString).appendingPathComponent(name)
+            var st = stat()
+            guard stat(candidate, &st) == 0, Self.identity(st) == saved else { continue }
+            let f = open(candidate, O_RDONLY | O_CLOEXEC)
+            if f >= 0 { return f }
+        }
+        return nil
+    }
+
+    private func sleepForChange(until deadline: UInt64) {
+        let remainingMs = Int32(max(1, min(250, (deadline - min(deadline, Monotonic.nanoseconds())) / 1_000_000)))
+        if inotifyFD >= 0 {
+            var pfd = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, remainingMs) > 0 {
+                var drain = [UInt8](repeating: 0, count: 4096)
+                while read(inotifyFD, &drain, drain.count) > 0 {}
+            }
+        } else {
+            usleep(useconds_t(min(100, remainingMs)) * 1000)
+        }
+    }
+
+    static func identity(_ st: stat) -> String { "\(String(st.st_dev, radix: 16))-\(String(st.st_ino, radix: 16))" }
+}
