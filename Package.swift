@@ -57,6 +57,10 @@ let package = Package(
             name: "ReactionsWorkerTests",
             dependencies: ["ReactionsWorker", "Shared", "TestSupport"]
         ),
+        .testTarget(
+            name: "LogWatcherTests",
+            dependencies: ["LogWatcher", "Shared", "TestSupport"]
+        ),
         // End-to-end: the built `skald` binary as real processes.
         .testTarget(
             name: "SkaldCLITests",

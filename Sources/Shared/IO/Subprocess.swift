@@ -127,7 +127,7 @@ public enum Subprocess {
         let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
         let rc = withCStrings(argv) { cargv in
-            withCStrings(env) { cenv in posix_spawn(&pid, argv[0], &actions, &attr, cargv, cenv) }
+            withCStrings(env) { cenv in posix_spawnp(&pid, argv[0], &actions, &attr, cargv, cenv) }
         }
         close(fds[1])
         guard rc == 0 else {
