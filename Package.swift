@@ -42,7 +42,7 @@ let package = Package(
         // Tests.
         .target(
             name: "TestSupport",
-            dependencies: ["Shared", "CSodium"],
+            dependencies: ["Shared", "CSodium", "CLinux"],
             path: "Tests/TestSupport"
         ),
         .testTarget(

@@ -48,13 +48,13 @@ struct CLITests {
     func apiLifecycle() async throws {
         let key = Ed25519SigningKey.random()
         let dir = TestPaths.temporaryDirectory("cli-api")
-        let port = try freePort()
         let api = try ChildProcess.skald(
             ["api"],
             environment: [
                 "DISCORD_PUBLIC_KEY": Hex.encode(key.publicKey.bytes), "SKALD_DATA": dir,
-                "SKALD_LISTEN": "127.0.0.1:\(port)",
+                "SKALD_LISTEN": "127.0.0.1:0",
             ])
+        let port = try #require(await api.listeningPort(), "\(api.stderr)")
         #expect(await api.waitForOutput("skald api ready", inStderr: true))
         let r = try await HTTPTest.interaction(port: port, key: key, body: Array(#"{"type":1,"id":"1","application_id":"2","token":"t"}"#.utf8))
         #expect(r.json?["type"] as? Int == 1)
@@ -101,18 +101,4 @@ struct CLITests {
         #expect(await s.wait() == 0)
         #expect(s.stdout.contains("\"poisoned\":1"))
     }
-}
-
-/// A port that was free a moment ago.
-func freePort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = 0
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return UInt16(bigEndian: addr.sin_port)
 }

@@ -98,7 +98,7 @@ struct WorkerProcessTests {
         let dir = TestPaths.temporaryDirectory("operator")
         let worker = try ChildProcess.skald(["worker"], environment: Self.env(dir))
         let start = try ChildProcess.skald(["start"], environment: Self.env(dir))
-        #expect(await start.wait() == 0, "\(start.stderr)")
+        #expect(await start.wait() == 0, "\(start.stderr) // worker: \(worker.stderr)")
         #expect(start.stdout.contains("Starting valheim"))
         let state = try ChildProcess.skald(["state", "--json"], environment: Self.env(dir))
         #expect(await state.wait() == 0)

@@ -30,7 +30,7 @@ public final class RawConnection: @unchecked Sendable {
 
     /// Connects to `127.0.0.1:port` (or another host).
     public init(port: UInt16, host: String = "127.0.0.1") throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -41,10 +41,9 @@ public final class RawConnection: @unchecked Sendable {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard rc == 0 else {
-            close(fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
+        // On failure the deinit closes the socket (a class whose properties are all set is deinitialised
+        // even when its init throws), so it must not be closed here too.
+        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }

@@ -14,6 +14,11 @@ public enum TestPaths {
             .appendingPathComponent("Fixtures")
     }
 
+    /// The repository's root folder.
+    public static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
     /// A fixture file's URL.
     public static func fixture(_ relativePath: String) -> URL { fixtures.appendingPathComponent(relativePath) }
 
