@@ -134,7 +134,9 @@ public struct EventEnvelope: Sendable, Equatable, Codable {
 
     /// What is wrong with fields that decode but make no sense, or `nil`.
     public var validationProblem: String? {
-        if id.isEmpty || id.utf8.count > 512 { return "id must be 1–512 bytes" }
+        if id.isEmpty || id.utf8.count > 512 || id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            return "id must be 1–512 bytes without control characters"
+        }
         if !ServerName.isValid(server) { return "server must be 1–64 letters, digits, '-', '_' or '.'" }
         if case .log(let l) = payload, l.line.utf8.count > 64 * 1024 { return "line longer than 64 KiB" }
         return nil

@@ -1,10 +1,14 @@
 import Foundation
+import Synchronization
 
 /// The embedded state table: one row per server in a SQLite file, JSON body plus an etag that changes on
 /// every write. Conditional writes are single statements (`UPDATE … WHERE etag = ?`), so they are atomic
 /// across processes.
 public final class SQLiteStateStore: StateStore {
     private let executor: SQLiteExecutor
+    /// The last record this store read or wrote per server, by etag: a record whose etag has not changed is
+    /// not decoded again (every event reads the record it wrote last; decoding is most of that read's cost).
+    private let cache = Mutex<[String: VersionedState]>([:])
     /// The file path.
     public let path: String
 
@@ -29,15 +33,22 @@ public final class SQLiteStateStore: StateStore {
 
     /// The record and its etag.
     public func get(_ server: String) async throws -> VersionedState? {
+        let cached = cache.withLock { $0[server] }
+        let known = cached?.etag ?? ""
         let row = try await guarded {
             try await self.executor.run { db in
-                try db.first("SELECT body, etag FROM server_state WHERE server = ?", [.text(server)]) { r in
-                    (r.blob(0), r.text(1) ?? "")
-                }
+                // The body only when the etag differs from the cached one.
+                try db.first(
+                    "SELECT etag, CASE WHEN etag = ?2 THEN NULL ELSE body END FROM server_state WHERE server = ?1",
+                    [.text(server), .text(known)]
+                ) { r in (r.text(0) ?? "", r.isNull(1) ? nil : r.blob(1)) }
             }
         }
-        guard let (body, etag) = row else { return nil }
-        return VersionedState(state: try Self.decode(body, server: server), etag: etag)
+        guard let (etag, body) = row else { return nil }
+        guard let body else { return cached }
+        let versioned = VersionedState(state: try Self.decode(body, server: server), etag: etag)
+        cache.withLock { $0[server] = versioned }
+        return versioned
     }
 
     /// Inserts a new record.
@@ -52,6 +63,7 @@ public final class SQLiteStateStore: StateStore {
             }
         }
         guard changed == 1 else { throw StateStoreError.conflict }
+        cache.withLock { $0[state.server] = VersionedState(state: state, etag: etag) }
         return etag
     }
 
@@ -67,6 +79,7 @@ public final class SQLiteStateStore: StateStore {
             }
         }
         guard changed == 1 else { throw StateStoreError.conflict }
+        cache.withLock { $0[state.server] = VersionedState(state: state, etag: next) }
         return next
     }
 

@@ -44,9 +44,35 @@ public struct PlayerRecord: Sendable, Codable, Equatable {
         self.platformID = platformID
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case online = "on", lastEventAt = "t", lastSeq = "seq", platformID = "pid"
+    }
+
+    /// Decodes the compact stored form (`t` in epoch milliseconds).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        online = try c.decode(Bool.self, forKey: .online)
+        lastEventAt = Date(timeIntervalSince1970: Double(try c.decode(Int64.self, forKey: .lastEventAt)) / 1000)
+        lastSeq = try c.decodeIfPresent(Int64.self, forKey: .lastSeq)
+        platformID = try c.decodeIfPresent(String.self, forKey: .platformID)
+    }
+
+    /// Encodes compactly: every event rewrites the whole record, so its players are kept short.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(online, forKey: .online)
+        try c.encode(Int64((lastEventAt.timeIntervalSince1970 * 1000).rounded()), forKey: .lastEventAt)
+        try c.encodeIfPresent(lastSeq, forKey: .lastSeq)
+        try c.encodeIfPresent(platformID, forKey: .platformID)
+    }
+
     /// True when an event at (`at`, `seq`) is newer than what this record has seen.
     public func isOlderThan(at: Date, seq: Int64?) -> Bool {
-        if at != lastEventAt { return at > lastEventAt }
+        // Compared in whole milliseconds: the stored form keeps milliseconds, so equal times stay equal after
+        // a round trip through storage.
+        let a = Int64((at.timeIntervalSince1970 * 1000).rounded())
+        let b = Int64((lastEventAt.timeIntervalSince1970 * 1000).rounded())
+        if a != b { return a > b }
         guard let seq, let lastSeq else { return false }
         return seq > lastSeq
     }
@@ -84,6 +110,52 @@ public enum Action: Sendable, Codable, Equatable {
     case schedule(TimerEvent)
     /// Tell an operator (CLI) what happened; goes to the console.
     case console(String)
+
+    private enum CodingKeys: String, CodingKey { case t, capacity, generation, to, text, nonce, timer }
+
+    /// Decodes the flat stored form (`{"t":"channel","text":…,"nonce":…}`).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        switch try c.decode(String.self, forKey: .t) {
+        case "scale":
+            self = .scale(capacity: try c.decode(Int.self, forKey: .capacity), generation: try c.decode(Int.self, forKey: .generation))
+        case "reply":
+            self = .reply(try c.decode(PendingInteraction.self, forKey: .to), try c.decode(String.self, forKey: .text))
+        case "channel":
+            self = .channel(try c.decode(String.self, forKey: .text), nonce: try c.decode(String.self, forKey: .nonce))
+        case "schedule":
+            self = .schedule(try c.decode(TimerEvent.self, forKey: .timer))
+        case "console":
+            self = .console(try c.decode(String.self, forKey: .text))
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .t, in: c, debugDescription: "unknown action \(other)")
+        }
+    }
+
+    /// Encodes flat, with a type tag (cheaper than the synthesised nested form).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .scale(let capacity, let generation):
+            try c.encode("scale", forKey: .t)
+            try c.encode(capacity, forKey: .capacity)
+            try c.encode(generation, forKey: .generation)
+        case .reply(let to, let text):
+            try c.encode("reply", forKey: .t)
+            try c.encode(to, forKey: .to)
+            try c.encode(text, forKey: .text)
+        case .channel(let text, let nonce):
+            try c.encode("channel", forKey: .t)
+            try c.encode(text, forKey: .text)
+            try c.encode(nonce, forKey: .nonce)
+        case .schedule(let timer):
+            try c.encode("schedule", forKey: .t)
+            try c.encode(timer, forKey: .timer)
+        case .console(let text):
+            try c.encode("console", forKey: .t)
+            try c.encode(text, forKey: .text)
+        }
+    }
 }
 
 /// An applied event, kept in a bounded ring for idempotency, with the actions it decided (so a redelivery
@@ -162,6 +234,61 @@ public struct ServerState: Sendable, Codable, Equatable {
         pendingInteractions = []
         appliedEvents = []
         generation = 0
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case server, status, ip, players, startedAt, lastActivityAt, readyAt, idleSince, lastSavedAt, joinCode
+        case pendingInteractions, generation, updatedAt
+        case applied, appliedActions
+    }
+
+    /// Decodes a stored record.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        server = try c.decode(String.self, forKey: .server)
+        status = try c.decode(ServerStatus.self, forKey: .status)
+        ip = try c.decodeIfPresent(String.self, forKey: .ip)
+        players = try c.decodeIfPresent([String: PlayerRecord].self, forKey: .players) ?? [:]
+        startedAt = try c.decodeIfPresent(Date.self, forKey: .startedAt)
+        lastActivityAt = try c.decodeIfPresent(Date.self, forKey: .lastActivityAt)
+        readyAt = try c.decodeIfPresent(Date.self, forKey: .readyAt)
+        idleSince = try c.decodeIfPresent(Date.self, forKey: .idleSince)
+        lastSavedAt = try c.decodeIfPresent(Date.self, forKey: .lastSavedAt)
+        joinCode = try c.decodeIfPresent(String.self, forKey: .joinCode)
+        pendingInteractions = try c.decodeIfPresent([PendingInteraction].self, forKey: .pendingInteractions) ?? []
+        generation = try c.decodeIfPresent(Int.self, forKey: .generation) ?? 0
+        updatedAt = try c.decodeIfPresent(Date.self, forKey: .updatedAt)
+        let ids = try c.decodeIfPresent(String.self, forKey: .applied) ?? ""
+        let withActions = try c.decodeIfPresent([AppliedEvent].self, forKey: .appliedActions) ?? []
+        var actions: [String: [Action]] = [:]
+        for a in withActions { actions[a.id] = a.actions }
+        appliedEvents = ids.split(separator: "\n").map { id in
+            let id = String(id)
+            return AppliedEvent(id: id, actions: actions[id] ?? [])
+        }
+    }
+
+    /// Encodes for storage. The applied-id ring is one newline-joined string (event ids are printable and
+    /// have no newline), and only the entries that still keep actions are encoded as objects: writing the
+    /// record is on every event's path, and a few hundred small objects cost more than the rest of it.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(server, forKey: .server)
+        try c.encode(status, forKey: .status)
+        try c.encodeIfPresent(ip, forKey: .ip)
+        try c.encode(players, forKey: .players)
+        try c.encodeIfPresent(startedAt, forKey: .startedAt)
+        try c.encodeIfPresent(lastActivityAt, forKey: .lastActivityAt)
+        try c.encodeIfPresent(readyAt, forKey: .readyAt)
+        try c.encodeIfPresent(idleSince, forKey: .idleSince)
+        try c.encodeIfPresent(lastSavedAt, forKey: .lastSavedAt)
+        try c.encodeIfPresent(joinCode, forKey: .joinCode)
+        if !pendingInteractions.isEmpty { try c.encode(pendingInteractions, forKey: .pendingInteractions) }
+        try c.encode(generation, forKey: .generation)
+        try c.encodeIfPresent(updatedAt, forKey: .updatedAt)
+        try c.encode(appliedEvents.map(\.id).joined(separator: "\n"), forKey: .applied)
+        let withActions = appliedEvents.filter { !$0.actions.isEmpty }
+        if !withActions.isEmpty { try c.encode(withActions, forKey: .appliedActions) }
     }
 
     /// Players online now (the contract's `online_players`).
