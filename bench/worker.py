@@ -40,7 +40,7 @@ def applied_throughput(consumers, n=5000):
     subprocess.run([SKALD, "queue", "send"], input="\n".join(lines) + "\n", env=env, text=True, check=True,
                    capture_output=True)
     # Bring the server online, then the evening: 20 players joining and leaving, in random order.
-    w = subprocess.Popen([SKALD, "worker"], env=env)
+    w = subprocess.Popen([SKALD, "worker"], env=env, stdout=subprocess.DEVNULL)
     db = sqlite3.connect(os.path.join(data, "state.sqlite"))
     while True:
         try:
@@ -64,7 +64,7 @@ def applied_throughput(consumers, n=5000):
                    text=True, check=True, capture_output=True)
     q = sqlite3.connect(os.path.join(data, "events.sqlite"))
     start = time.perf_counter()
-    w = subprocess.Popen([SKALD, "worker"], env=env)
+    w = subprocess.Popen([SKALD, "worker"], env=env, stdout=subprocess.DEVNULL)
     while q.execute("SELECT count(*) FROM queue_messages WHERE event_id NOT LIKE 'timer:%'").fetchone()[0] > 0:
         time.sleep(0.005)
     elapsed = time.perf_counter() - start
@@ -109,7 +109,7 @@ def notice_latency(samples=200):
                DISCORD_PUBLIC_KEY="03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8",
                DISCORD_BOT_TOKEN="bench", DISCORD_CHANNEL_ID="1",
                DISCORD_API_BASE=f"http://127.0.0.1:{server.server_address[1]}/api/v10")
-    up = subprocess.Popen([SKALD, "up"], env=env)
+    up = subprocess.Popen([SKALD, "up"], env=env, stdout=subprocess.DEVNULL)
 
     def write(line):
         with open(log, "a") as f:

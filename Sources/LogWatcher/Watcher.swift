@@ -16,8 +16,14 @@ public struct WatcherSettings: Sendable {
     public var spoolMaxBytes: Int64 = 100 << 20
     /// Longest pause between replay attempts while the sink is down.
     public var maxRetryDelay: Double = 30
-    /// The cursor is saved at least this often while lines without events go by.
-    public var idleCursorSave: Double = 5
+    /// The events sent on (the rest — `connecting`, `wrong_password`, `world_loaded` — only feed the
+    /// classifier's own bookkeeping and `skald classify`).
+    public var sentEvents: Set<String> = Set(
+        [LogEventName.ready, .join, .leave, .saved, .shutdown, .joinCode].map(\.rawValue))
+    /// The cursor is saved at most this often (and on shutdown). Events of lines after the saved cursor are
+    /// sent again after a crash — with the same ids, so downstream drops them — which is what makes a
+    /// less frequent save safe.
+    public var cursorSaveInterval: Double = 1
 
     /// Creates settings.
     public init(server: String, host: String, hostAddress: String?) {
@@ -128,7 +134,7 @@ public final class LogWatcher<Game: GameDefinition>: Service {
         func deliver(_ batch: [EventEnvelope]) -> Bool {
             if spool.isEmpty {
                 do {
-                    try Self.await { try await self.sink.deliver(batch) }
+                    if try !sink.deliverBlocking(batch) { try Self.await { try await self.sink.deliver(batch) } }
                     delivered.wrappingAdd(batch.count, ordering: .relaxed)
                     return true
                 } catch {
@@ -151,7 +157,7 @@ public final class LogWatcher<Game: GameDefinition>: Service {
             guard !spool.isEmpty, Monotonic.nanoseconds() >= nextReplay else { return }
             let (batch, end) = spool.peek(max: settings.batchMax)
             do {
-                if !batch.isEmpty { try Self.await { try await self.sink.deliver(batch) } }
+                if !batch.isEmpty, try !sink.deliverBlocking(batch) { try Self.await { try await self.sink.deliver(batch) } }
                 try spool.commit(upTo: end)
                 retryDelay = 0.5
                 if spool.isEmpty { logger.notice("sink is back; spool drained") }
@@ -171,7 +177,7 @@ public final class LogWatcher<Game: GameDefinition>: Service {
                 seq += 1
                 events.removeAll(keepingCapacity: true)
                 line.bytes.withUnsafeBufferPointer { classifier.classify($0, into: &events) }
-                for (i, e) in events.enumerated() {
+                for (i, e) in events.enumerated() where settings.sentEvents.contains(e.event) {
                     pending.append(
                         EventEnvelope(
                             id: "\(settings.host):\(line.key)" + (i == 0 ? "" : "#\(i)"), at: e.time ?? now, server: settings.server,
@@ -185,14 +191,12 @@ public final class LogWatcher<Game: GameDefinition>: Service {
             if !pending.isEmpty {
                 if deliver(pending) {
                     pending.removeAll()
-                    saveCursor(cursor())
-                    lastSave = Monotonic.nanoseconds()
-                    unsavedLines = false
                 } else if !stopping {
                     Thread.sleep(forTimeInterval: 0.5)
                 }
-            } else if unsavedLines, Monotonic.nanoseconds() - lastSave > UInt64(settings.idleCursorSave * 1e9) {
-                // Only lines without events went by: save now and then so a restart need not re-read them.
+            }
+            // Everything read so far is delivered: the cursor may move up to here.
+            if pending.isEmpty, unsavedLines, Monotonic.nanoseconds() - lastSave >= UInt64(settings.cursorSaveInterval * 1e9) {
                 saveCursor(cursor())
                 lastSave = Monotonic.nanoseconds()
                 unsavedLines = false

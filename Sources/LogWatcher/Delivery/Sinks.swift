@@ -11,6 +11,14 @@ public protocol EventSink: Sendable {
     var description: String { get }
     /// Delivers events (a batch, in order). Returns once they are durably accepted; throws otherwise.
     func deliver(_ events: [EventEnvelope]) async throws
+    /// Delivers from a thread that may block, when the sink can do so directly; returns false when it
+    /// cannot (the caller then uses `deliver`).
+    func deliverBlocking(_ events: [EventEnvelope]) throws -> Bool
+}
+
+extension EventSink {
+    /// Not supported by default.
+    public func deliverBlocking(_ events: [EventEnvelope]) throws -> Bool { false }
 }
 
 /// Sends straight to an `EventQueue` (the watcher runs where the queue is reachable).
@@ -26,6 +34,13 @@ public struct QueueSink: EventSink {
     /// Sends the batch (the SQLite queue commits it atomically).
     public func deliver(_ events: [EventEnvelope]) async throws {
         _ = try await queue.send(events)
+    }
+
+    /// The embedded queue is sent to directly from the watcher's thread.
+    public func deliverBlocking(_ events: [EventEnvelope]) throws -> Bool {
+        guard let sqlite = queue as? SQLiteEventQueue else { return false }
+        _ = try sqlite.sendBlocking(events)
+        return true
     }
 }
 

@@ -145,7 +145,9 @@ final class Spool {
     }
 }
 
-/// Writes small files atomically: a temporary file, fsync, rename, fsync of the folder.
+/// Writes small files atomically: a temporary file, fsync, rename. (The folder is not fsynced: after a power
+/// loss the previous version may come back, which for cursors and replay offsets means events sent again
+/// with the same ids — dropped downstream — never events lost.)
 enum AtomicFile {
     static func write(_ bytes: [UInt8], to path: String) throws {
         let tmp = path + ".tmp"
@@ -155,10 +157,5 @@ enum AtomicFile {
         ok = ok && fsync(fd) == 0
         close(fd)
         guard ok, rename(tmp, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        let dir = open((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
-        if dir >= 0 {
-            fsync(dir)
-            close(dir)
-        }
     }
 }

@@ -30,6 +30,9 @@ public final class FileTailSource: LogSource {
     private var resumeFrom: SourcePosition?
     private var oldFileLeft: (fd: Int32, identity: String)?
     private var lastGrowth = Monotonic.nanoseconds()
+    private var lastRotationCheck: UInt64 = 0
+    /// How long to let writes accumulate after a change is seen.
+    private let coalesceMicroseconds: UInt32 = 50_000
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
 
     /// Follows `path`, resuming after `position` when it names this file (or a rotated predecessor).
@@ -100,7 +103,11 @@ public final class FileTailSource: LogSource {
         let before = ready.count
         readAvailable()
         if ready.count > before { return }
-        // Nothing new: has the file been rotated or truncated?
+        // Nothing new: has the file been rotated or truncated? (Checked at most every 100 ms: this path runs
+        // after every wake-up, and a rotation is rare.)
+        let now = Monotonic.nanoseconds()
+        guard now - lastRotationCheck >= 100_000_000 else { return }
+        lastRotationCheck = now
         var st = stat()
         let exists = stat(path, &st) == 0
         let currentIdentity = exists ? Self.identity(st) : ""
@@ -138,7 +145,8 @@ public final class FileTailSource: LogSource {
                     ready.append(SourceLine(bytes: bytes, key: "\(identity):\(start)"))
                     readyEnd.append(end)
                 }
-                if ready.count >= 4096 { return }
+                // A short read of a regular file means its end for now: no second read to learn that.
+                if ready.count >= 4096 || n < buffer.count { return }
             } else {
                 return
             }
@@ -208,16 +216,46 @@ public final class FileTailSource: LogSource {
         return nil
     }
 
+    /// Waits for a change to the log file (or until `deadline`). The folder watch also reports other files
+    /// in the folder (the watcher's own cursor and queue may live there): only events naming the log file
+    /// end the wait.
     private func sleepForChange(until deadline: UInt64) {
-        let remainingMs = Int32(max(1, min(250, (deadline - min(deadline, Monotonic.nanoseconds())) / 1_000_000)))
-        if inotifyFD >= 0 {
+        guard inotifyFD >= 0 else {
+            let ms = Int32(max(1, min(100, (deadline - min(deadline, Monotonic.nanoseconds())) / 1_000_000)))
+            usleep(useconds_t(ms) * 1000)
+            return
+        }
+        let base = Array((path as NSString).lastPathComponent.utf8)
+        var drain = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let now = Monotonic.nanoseconds()
+            guard now < deadline else { return }
+            let ms = Int32(max(1, min(250, (deadline - now) / 1_000_000)))
             var pfd = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)
-            if poll(&pfd, 1, remainingMs) > 0 {
-                var drain = [UInt8](repeating: 0, count: 4096)
-                while read(inotifyFD, &drain, drain.count) > 0 {}
+            guard poll(&pfd, 1, ms) > 0 else { return }
+            var relevant = false
+            while true {
+                let n = read(inotifyFD, &drain, drain.count)
+                guard n > 0 else { break }
+                var off = 0
+                // struct inotify_event { int wd; uint32_t mask, cookie, len; char name[len]; }
+                while off + 16 <= n {
+                    let len = Int(drain[off + 12]) | Int(drain[off + 13]) << 8 | Int(drain[off + 14]) << 16 | Int(drain[off + 15]) << 24
+                    let nameStart = off + 16
+                    let nameEnd = min(n, nameStart + len)
+                    let name = drain[nameStart..<nameEnd].prefix { $0 != 0 }
+                    if len == 0 || name.elementsEqual(base) { relevant = true }
+                    off = nameStart + len
+                }
+                // A partly filled buffer means the queue is empty: no second read to learn that.
+                if n < drain.count - 272 { break }
             }
-        } else {
-            usleep(useconds_t(min(100, remainingMs)) * 1000)
+            if relevant {
+                // Let a burst of writes land before reading: a logger writing line by line then costs one
+                // wake-up per burst instead of one per line (at most `coalesce` of added latency).
+                usleep(useconds_t(coalesceMicroseconds))
+                return
+            }
         }
     }
 

@@ -89,47 +89,76 @@ public final class SQLiteEventQueue: EventQueue {
 
     private func sendMany(_ items: [([UInt8], String, Double)]) async throws -> [SendOutcome] {
         guard !items.isEmpty else { return [] }
+        let prepared = try prepare(items)
+        let outcomes = try await guarded {
+            try await self.executor.run { db in try Self.insert(prepared, into: db) }
+        }
+        if outcomes.contains(.enqueued) { wakeups.fire() }
+        return outcomes
+    }
+
+    /// Sends envelopes from a thread that may block (the log watcher's), without a hop through the
+    /// concurrency pool.
+    public func sendBlocking(_ envelopes: [EventEnvelope]) throws -> [SendOutcome] {
+        guard !envelopes.isEmpty else { return [] }
+        let prepared = try prepare(envelopes.map { ($0.encoded(), $0.id, 0) })
+        let outcomes: [SendOutcome]
+        do {
+            outcomes = try executor.runSync { db in try Self.insert(prepared, into: db) }
+        } catch let e as SQLiteError {
+            throw QueueError.transient(e.isBusy ? "the queue file is locked by another process" : "sqlite failure", underlying: e)
+        }
+        if outcomes.contains(.enqueued) { wakeups.fire() }
+        return outcomes
+    }
+
+    private struct PreparedSend: Sendable {
+        var items: [([UInt8], String, Double)]
+        var now: Double
+        var name: String
+        var window: Double
+        var prune: Bool
+    }
+
+    private func prepare(_ items: [([UInt8], String, Double)]) throws -> PreparedSend {
         for (body, id, _) in items {
             if id.isEmpty { throw QueueError.permanent("empty event id") }
             if body.count > 1 << 20 { throw QueueError.permanent("message larger than 1 MiB") }
         }
-        let now = clock.now().timeIntervalSince1970
-        let name = options.name
-        let window = options.deduplicationWindow
         let prune = sendsSincePrune.wrappingAdd(items.count, ordering: .relaxed).newValue >= 1000
         if prune { sendsSincePrune.store(0, ordering: .relaxed) }
-        let outcomes = try await guarded {
-            try await self.executor.run { db in
-                try db.transaction { () -> [SendOutcome] in
-                    if prune {
-                        try db.run("DELETE FROM queue_dedup WHERE queue = ? AND expires_at < ?", [.text(name), .double(now)])
-                    }
-                    var outcomes: [SendOutcome] = []
-                    for (body, id, delay) in items {
-                        // Remember the id; an unexpired entry means this event was sent already.
-                        let fresh = try db.run(
-                            """
-                            INSERT INTO queue_dedup(queue, event_id, expires_at) VALUES (?, ?, ?)
-                            ON CONFLICT(queue, event_id) DO UPDATE SET expires_at = excluded.expires_at
-                            WHERE queue_dedup.expires_at < ?
-                            """, [.text(name), .text(id), .double(now + window), .double(now)])
-                        guard fresh > 0 else {
-                            outcomes.append(.duplicate)
-                            continue
-                        }
-                        try db.run(
-                            """
-                            INSERT INTO queue_messages(queue, event_id, body, enqueued_at, visible_at)
-                            VALUES (?, ?, ?, ?, ?)
-                            """, [.text(name), .text(id), .blob(body), .double(now), .double(now + max(0, delay))])
-                        outcomes.append(.enqueued)
-                    }
-                    return outcomes
-                }
+        return PreparedSend(
+            items: items, now: clock.now().timeIntervalSince1970, name: options.name, window: options.deduplicationWindow,
+            prune: prune)
+    }
+
+    private static func insert(_ p: PreparedSend, into db: SQLiteDatabase) throws -> [SendOutcome] {
+        try db.transaction { () -> [SendOutcome] in
+            if p.prune {
+                try db.run("DELETE FROM queue_dedup WHERE queue = ? AND expires_at < ?", [.text(p.name), .double(p.now)])
             }
+            var outcomes: [SendOutcome] = []
+            for (body, id, delay) in p.items {
+                // Remember the id; an unexpired entry means this event was sent already.
+                let fresh = try db.run(
+                    """
+                    INSERT INTO queue_dedup(queue, event_id, expires_at) VALUES (?, ?, ?)
+                    ON CONFLICT(queue, event_id) DO UPDATE SET expires_at = excluded.expires_at
+                    WHERE queue_dedup.expires_at < ?
+                    """, [.text(p.name), .text(id), .double(p.now + p.window), .double(p.now)])
+                guard fresh > 0 else {
+                    outcomes.append(.duplicate)
+                    continue
+                }
+                try db.run(
+                    """
+                    INSERT INTO queue_messages(queue, event_id, body, enqueued_at, visible_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    """, [.text(p.name), .text(id), .blob(body), .double(p.now), .double(p.now + max(0, delay))])
+                outcomes.append(.enqueued)
+            }
+            return outcomes
         }
-        if outcomes.contains(.enqueued) { wakeups.fire() }
-        return outcomes
     }
 
     /// Receives up to `max` visible messages and hides them for `visibilityTimeout` seconds.
