@@ -31,7 +31,7 @@ def envelope(i, event, player, t, seq):
             "line": "...", "event": event, "player": player, "seq": seq}
 
 
-def applied_throughput(consumers, n=5000):
+def applied_throughput(consumers, n=5000, processes=1):
     data = tempfile.mkdtemp(prefix="skald-bench-worker-")
     env = dict(os.environ, SKALD_DATA=data, SKALD_HOST_START="true", SKALD_HOST_STOP="true",
                SKALD_LOG_LEVEL="error", SKALD_WORKER_CONSUMERS=str(consumers))
@@ -64,12 +64,13 @@ def applied_throughput(consumers, n=5000):
                    text=True, check=True, capture_output=True)
     q = sqlite3.connect(os.path.join(data, "events.sqlite"))
     start = time.perf_counter()
-    w = subprocess.Popen([SKALD, "worker"], env=env, stdout=subprocess.DEVNULL)
+    workers = [subprocess.Popen([SKALD, "worker"], env=env, stdout=subprocess.DEVNULL) for _ in range(processes)]
     while q.execute("SELECT count(*) FROM queue_messages WHERE event_id NOT LIKE 'timer:%'").fetchone()[0] > 0:
         time.sleep(0.005)
     elapsed = time.perf_counter() - start
-    w.terminate()
-    w.wait()
+    for w in workers:
+        w.terminate()
+        w.wait()
     state = json.loads(subprocess.run([SKALD, "state", "--json"], env=env, capture_output=True, text=True).stdout)[0]
     exact = set(state["players"]) == online and state["online_players"] == len(online)
     shutil.rmtree(data, ignore_errors=True)
@@ -145,9 +146,9 @@ def notice_latency(samples=200):
 
 def main():
     print("\n## worker: events applied per second, one server record (every write contends on its etag)")
-    for c in (1, 4):
-        rate, exact = applied_throughput(c)
-        print(f"  {c} consumer{'s' if c > 1 else ' '}  {rate:8.0f} events/s   exact: {'yes' if exact else 'NO'}")
+    for label, c, p in (("1 consumer", 1, 1), ("4 consumers, 1 process", 4, 1), ("4 processes x 1 consumer", 1, 4)):
+        rate, exact = applied_throughput(c, processes=p)
+        print(f"  {label:26s} {rate:8.0f} events/s   exact: {'yes' if exact else 'NO'}")
     p50, p99, worst = notice_latency()
     print("\n## log line written -> channel notice at a loopback Discord, on skald up (200 lines)")
     print(f"  p50 {p50:.1f} ms   p99 {p99:.1f} ms   worst {worst:.1f} ms")

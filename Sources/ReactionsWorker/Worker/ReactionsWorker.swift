@@ -47,6 +47,7 @@ public final class ReactionsWorker: Service {
     private let settings: WorkerSettings
     private let clock: any WallClock
     private let logger: Logger
+    private let gates = KeyedGates()
 
     /// Creates a worker. `scaleSet` returns the game host of a server (nil: none configured).
     public init(
@@ -170,18 +171,35 @@ public final class ReactionsWorker: Service {
     /// run the decided actions. A duplicate changes nothing; a redelivery finishes the recorded actions.
     public func apply(_ envelope: EventEnvelope, redelivered: Bool, logger log: Logger? = nil) async throws {
         let log = log ?? logger.with(["event.id": .string(envelope.id), "event.kind": .string(envelope.kind)])
+        // Consumers of this process take turns on one server's record (the etag still guards against other
+        // processes); the side effects run after the turn, so a long host start never holds it.
+        let outcome = try await gates.gate(for: envelope.server).run { try await self.decideAndWrite(envelope, logger: log) }
+        switch outcome {
+        case .applied(let actions):
+            try await execute(actions, for: envelope, redelivered: redelivered, logger: log)
+        case .alreadyApplied(let recorded, let state):
+            if redelivered, !recorded.isEmpty {
+                let relevant = recorded.filter { Self.isStillRelevant($0, in: state) }
+                log.info("finishing the actions of an event applied before", metadata: ["actions": .int(relevant.count)])
+                try await execute(relevant, for: envelope, redelivered: true, logger: log)
+            } else {
+                log.debug("duplicate event: already applied")
+            }
+        }
+    }
+
+    private enum ApplyOutcome: Sendable {
+        case applied([Action])
+        case alreadyApplied([Action], ServerState)
+    }
+
+    /// Read, decide, write if the etag still matches; on a conflict re-read and re-decide (bounded, jittered).
+    private func decideAndWrite(_ envelope: EventEnvelope, logger log: Logger) async throws -> ApplyOutcome {
         for attempt in 1...settings.maxConflictRetries {
             let current = try await store.get(envelope.server)
             let state = current?.state ?? ServerState(server: envelope.server)
             if state.hasApplied(envelope.id) {
-                if redelivered, let recorded = state.actions(for: envelope.id), !recorded.isEmpty {
-                    let relevant = recorded.filter { Self.isStillRelevant($0, in: state) }
-                    log.info("finishing the actions of an event applied before", metadata: ["actions": .int(relevant.count)])
-                    try await execute(relevant, for: envelope, redelivered: true, logger: log)
-                } else {
-                    log.debug("duplicate event: already applied")
-                }
-                return
+                return .alreadyApplied(state.actions(for: envelope.id) ?? [], state)
             }
             let decision = Brain.decide(state, envelope, now: clock.now(), settings: brain)
             var next = decision.state
@@ -196,9 +214,9 @@ public final class ReactionsWorker: Service {
                 continue
             }
             log.info(
-                "applied", metadata: ["server": .string(envelope.server), "note": .string(decision.note), "actions": .int(decision.actions.count)])
-            try await execute(decision.actions, for: envelope, redelivered: redelivered, logger: log)
-            return
+                "applied",
+                metadata: ["server": .string(envelope.server), "note": .string(decision.note), "actions": .int(decision.actions.count)])
+            return .applied(decision.actions)
         }
         throw WorkerError.conflictsExhausted(settings.maxConflictRetries)
     }
@@ -254,5 +272,17 @@ public final class ReactionsWorker: Service {
                 try await apply(followUp, redelivered: redelivered)
             }
         }
+    }
+}
+
+/// One `AsyncSerialGate` per key (server name), created on first use.
+actor KeyedGates {
+    private var gates: [String: AsyncSerialGate] = [:]
+
+    func gate(for key: String) -> AsyncSerialGate {
+        if let g = gates[key] { return g }
+        let g = AsyncSerialGate()
+        gates[key] = g
+        return g
     }
 }
