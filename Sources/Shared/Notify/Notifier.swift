@@ -95,9 +95,10 @@ public final class ConsoleNotifier: Notifier {
         logger.notice("channel notice", metadata: ["notice": .string(content)])
     }
 
-    /// Prints the text.
+    /// Logs the answer to an operator command (the `skald start|stop|status` command itself prints it, from
+    /// the state record, so it is not printed twice here).
     public func console(_ content: String) async {
-        write(content)
+        logger.info("operator answer", metadata: ["answer": .string(content)])
     }
 
     private func write(_ line: String) {
