@@ -16,6 +16,11 @@ public struct WatcherSettings: Sendable {
     public var spoolMaxBytes: Int64 = 100 << 20
     /// Longest pause between replay attempts while the sink is down.
     public var maxRetryDelay: Double = 30
+    /// The zone the game's log times are written in (nil: UTC).
+    public var timeZone: TimeZone?
+    /// A line time further in the future than this is not trusted (a wrong zone or clock): the read time is
+    /// used instead, and a warning logged once.
+    public var futureTolerance: Double = 300
     /// The events sent on (the rest — `connecting`, `wrong_password`, `world_loaded` — only feed the
     /// classifier's own bookkeeping and `skald classify`).
     public var sentEvents: Set<String> = Set(
@@ -103,7 +108,8 @@ public final class LogWatcher<Game: GameDefinition>: Service {
 
     private func loop(shutdown: ShutdownSignal, spool: Spool) throws {
         let saved = loadCursor()
-        var classifier = StreamClassifier<Game>(state: saved?.classifier ?? Game.initialState())
+        var classifier = StreamClassifier<Game>(state: saved?.classifier ?? Game.initialState(), timeZone: settings.timeZone)
+        var warnedAboutTime = false
         var seq = saved?.seq ?? 0
         let source = makeSource(saved?.position)
         defer { source.close() }
@@ -130,13 +136,14 @@ public final class LogWatcher<Game: GameDefinition>: Service {
             WatchCursor(game: Game.name, position: source.position, classifier: classifier.state, seq: seq)
         }
 
-        /// Sink first when nothing is spooled; else (or when it fails) the spool. True when accepted.
-        func deliver(_ batch: [EventEnvelope]) -> Bool {
+        /// Sink first when nothing is spooled; else (or when it fails) the spool. Returns how many of the
+        /// events (from the front) were accepted.
+        func deliver(_ batch: [EventEnvelope]) -> Int {
             if spool.isEmpty {
                 do {
                     if try !sink.deliverBlocking(batch) { try Self.await { try await self.sink.deliver(batch) } }
                     delivered.wrappingAdd(batch.count, ordering: .relaxed)
-                    return true
+                    return batch.count
                 } catch {
                     logger.warning(
                         "sink unavailable; spooling events", metadata: ["sink": .string(sink.description), "error": .string("\(error)")])
@@ -144,12 +151,12 @@ public final class LogWatcher<Game: GameDefinition>: Service {
                 }
             }
             do {
-                _ = try spool.append(batch)
-                delivered.wrappingAdd(batch.count, ordering: .relaxed)
-                return true
+                let accepted = batch.count - (try spool.append(batch))
+                delivered.wrappingAdd(accepted, ordering: .relaxed)
+                return accepted
             } catch {
-                logger.error("cannot write the spool; holding events in memory", metadata: ["error": .string("\(error)")])
-                return false
+                logger.error("cannot write the spool; holding events", metadata: ["error": .string("\(error)")])
+                return 0
             }
         }
 
@@ -170,30 +177,9 @@ public final class LogWatcher<Game: GameDefinition>: Service {
 
         while true {
             let stopping = shutdown.isTriggered
-            let busy = !pending.isEmpty || (!spool.isEmpty && Monotonic.nanoseconds() >= nextReplay)
-            let lines = stopping ? [] : source.readLines(max: settings.batchMax, wait: busy ? 0 : 0.2)
-            let now = clock.now()
-            for line in lines {
-                seq += 1
-                events.removeAll(keepingCapacity: true)
-                line.bytes.withUnsafeBufferPointer { classifier.classify($0, into: &events) }
-                for (i, e) in events.enumerated() where settings.sentEvents.contains(e.event) {
-                    pending.append(
-                        EventEnvelope(
-                            id: "\(settings.host):\(line.key)" + (i == 0 ? "" : "#\(i)"), at: e.time ?? now, server: settings.server,
-                            payload: .log(
-                                LogEvent(
-                                    host: settings.host, line: e.line, event: e.event, player: e.player, platformID: e.platformID,
-                                    seq: seq, code: e.code))))
-                }
-            }
-            if !lines.isEmpty { unsavedLines = true }
             if !pending.isEmpty {
-                if deliver(pending) {
-                    pending.removeAll()
-                } else if !stopping {
-                    Thread.sleep(forTimeInterval: 0.5)
-                }
+                let accepted = deliver(pending)
+                if accepted > 0 { pending.removeFirst(accepted) }
             }
             // Everything read so far is delivered: the cursor may move up to here.
             if pending.isEmpty, unsavedLines, Monotonic.nanoseconds() - lastSave >= UInt64(settings.cursorSaveInterval * 1e9) {
@@ -205,10 +191,46 @@ public final class LogWatcher<Game: GameDefinition>: Service {
             if stopping {
                 if pending.isEmpty, unsavedLines { saveCursor(cursor()) }
                 if !pending.isEmpty {
-                    logger.error("stopping with undelivered events; they are read again on the next start", metadata: ["events": .int(pending.count)])
+                    logger.error(
+                        "stopping with undelivered events; they are read again on the next start",
+                        metadata: ["events": .int(pending.count)])
                 }
                 break
             }
+            if !pending.isEmpty {
+                // Neither the sink nor the spool takes events: read nothing more (the log keeps the lines) and
+                // try again shortly; the cursor stays before these events.
+                Thread.sleep(forTimeInterval: 0.5)
+                continue
+            }
+            let replayDue = !spool.isEmpty && Monotonic.nanoseconds() >= nextReplay
+            let lines = source.readLines(max: settings.batchMax, wait: replayDue ? 0 : 0.2)
+            let now = clock.now()
+            for line in lines {
+                seq += 1
+                events.removeAll(keepingCapacity: true)
+                line.bytes.withUnsafeBufferPointer { classifier.classify($0, into: &events) }
+                for (i, e) in events.enumerated() where settings.sentEvents.contains(e.event) {
+                    var at = e.time ?? now
+                    if at.timeIntervalSince(now) > settings.futureTolerance {
+                        if !warnedAboutTime {
+                            warnedAboutTime = true
+                            logger.warning(
+                                "log times are ahead of this clock; using the read time (check SKALD_LOG_TIMEZONE)",
+                                metadata: ["ahead_s": .int(Int(at.timeIntervalSince(now)))])
+                        }
+                        at = now
+                    }
+                    pending.append(
+                        EventEnvelope(
+                            id: "\(settings.host):\(line.key)" + (i == 0 ? "" : "#\(i)"), at: at, server: settings.server,
+                            payload: .log(
+                                LogEvent(
+                                    host: settings.host, line: e.line, event: e.event, player: e.player, platformID: e.platformID,
+                                    seq: seq, code: e.code, count: e.count))))
+                }
+            }
+            if !lines.isEmpty { unsavedLines = true }
         }
         logger.info("watcher stopped", metadata: ["events.delivered": .int(deliveredCount)])
     }

@@ -42,6 +42,8 @@ public struct WatcherConfig: Sendable {
     public var spoolMaxBytes: Int64
     /// Where cursors, spools (and the local queue) live.
     public var storage: StorageSettings
+    /// `SKALD_LOG_TIMEZONE`: the zone the game writes its log times in (default: this machine's zone).
+    public var logTimeZone: TimeZone
 
     /// Reads the configuration, recording every problem in `reader`.
     public static func load(from r: inout ConfigReader, common: CommonSettings, storage: StorageSettings) -> WatcherConfig? {
@@ -59,9 +61,15 @@ public struct WatcherConfig: Sendable {
             r.report("SKALD_INGEST_TOKEN", "missing (needed with SKALD_INGEST_URL)")
         }
         let spoolMB = r.optional("SKALD_SPOOL_MAX_MB", default: 100, "a whole number of megabytes 1–100000", ConfigParse.int(in: 1...100_000))
+        let zone = Self.logTimeZone(from: &r)
         return WatcherConfig(
             server: common.server, hostName: host, hostAddress: address, ingestURL: url, ingestToken: token,
-            spoolMaxBytes: Int64(spoolMB) << 20, storage: storage)
+            spoolMaxBytes: Int64(spoolMB) << 20, storage: storage, logTimeZone: zone)
+    }
+
+    /// Reads `SKALD_LOG_TIMEZONE` (an IANA zone such as `Europe/Oslo`, or `UTC`); default: this machine's zone.
+    public static func logTimeZone(from r: inout ConfigReader) -> TimeZone {
+        r.optional("SKALD_LOG_TIMEZONE", default: TimeZone.current, "an IANA time zone such as Europe/Oslo or UTC", TimeZone.init(identifier:))
     }
 
     /// Builds the watcher for `target`, delivering to `queue` (same host) or to the ingest URL when set.
@@ -76,6 +84,7 @@ public struct WatcherConfig: Sendable {
         }
         var settings = WatcherSettings(server: server, host: hostName, hostAddress: hostAddress)
         settings.spoolMaxBytes = spoolMaxBytes
+        settings.timeZone = logTimeZone
         let log = logger
         return LogWatcher<Valheim>(
             name: "\(server)-\(target.slug)", dataDirectory: storage.dataDirectory, settings: settings, sink: sink, logger: logger

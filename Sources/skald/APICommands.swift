@@ -99,3 +99,19 @@ enum RegisterCommand {
         }
     }
 }
+
+/// `skald functions`: the Azure Functions custom handler — part of the contract, not built yet.
+enum FunctionsCommand {
+    static var spec: CommandSpec {
+        CommandSpec(
+            name: "functions", summary: "Azure Functions custom handler (not built yet)", usage: "functions",
+            details: """
+                Will serve the HTTP trigger and the `events` queue trigger on FUNCTIONS_CUSTOMHANDLER_PORT for the
+                Azure deployment. It is not built yet: run `skald up` (one host) or `skald api` + `skald worker`.
+                """, options: [],
+            run: { _ in
+                throw CLIError.failure(
+                    "the Azure Functions handler is not built yet; use `skald up`, or `skald api` with `skald worker`")
+            })
+    }
+}

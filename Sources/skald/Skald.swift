@@ -22,6 +22,7 @@ struct Skald {
             OperatorCommand.spec(.status),
             RegisterCommand.spec,
             QueueCommand.spec,
+            FunctionsCommand.spec,
             ClassifyCommand.spec,
         ]
     }

@@ -10,10 +10,12 @@ enum ClassifyCommand {
             details: """
                 Reads FILE (standard input when absent or '-') in order with the same stream classifier the
                 watcher runs, and prints {"event", "line", "time", "player", "platformID", "code"} per event.
+                Times are read in SKALD_LOG_TIMEZONE (default: this machine's zone).
                 """, options: [], positionals: 0...1, run: run)
     }
 
     static func run(_ args: ParsedArguments) async throws -> ExitCode {
+        let zone = try Setup.config { r in WatcherConfig.logTimeZone(from: &r) }
         let reader: LineReader
         if let path = args.positionals.first, path != "-" {
             guard let r = LineReader(path: path) else {
@@ -23,7 +25,7 @@ enum ClassifyCommand {
         } else {
             reader = LineReader(fd: 0)
         }
-        var classifier = StreamClassifier<Valheim>()
+        var classifier = StreamClassifier<Valheim>(timeZone: zone)
         var events: [ClassifiedEvent] = []
         var out = [UInt8]()
         while let line = reader.nextLine() {
@@ -37,6 +39,7 @@ enum ClassifyCommand {
                 if let p = e.player { w.field("player", p) }
                 if let id = e.platformID { w.field("platformID", id) }
                 if let c = e.code { w.field("code", c) }
+                if let n = e.count { w.field("count", .int(n)) }
                 out.append(contentsOf: w.finish())
                 out.append(0x0A)
             }

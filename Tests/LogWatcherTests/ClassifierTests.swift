@@ -69,6 +69,37 @@ struct ClassifierTests {
         ])
     }
 
+    @Test("crossplay: when the game counts zero players, everyone still in a session leaves, by name")
+    func crossplayCountZero() {
+        let text = """
+            11/21/2026 18:05:10: PlayFab socket with remote ID playfab/9A received local Platform ID Steam_1
+            11/21/2026 18:05:19: Got character ZDOID from Sigrid : 774411223:2
+            11/21/2026 18:09:40: PlayFab socket with remote ID playfab/1B received local Platform ID Xbox_2
+            11/21/2026 18:09:52: Got character ZDOID from Ulf : -55512345:3
+            11/21/2026 18:44:02: Player connection lost server "S" that has join code 167812, now 1 player(s)
+            11/21/2026 18:58:31: Player connection lost server "S" that has join code 167812, now 0 player(s)
+            """
+        let (events, state) = Self.classify(text)
+        let leaves = events.filter { $0.event == "leave" }
+        #expect(leaves.count == 3)
+        #expect(leaves[0].player == nil && leaves[0].count == 1)
+        #expect(Set(leaves[1...].compactMap(\.player)) == ["Sigrid", "Ulf"])
+        #expect(state.sessions.isEmpty)
+    }
+
+    @Test("log times are read in the game's time zone")
+    func timeZone() throws {
+        var c = StreamClassifier<Valheim>(timeZone: try #require(TimeZone(identifier: "America/New_York")))
+        let e = c.classify("11/20/2026 19:58:12: Game server connected")
+        #expect(e.first?.time == Timestamp.parse("2026-11-21T00:58:12Z"))
+    }
+
+    @Test("numbers too long for the game are not numbers: no crash, no event")
+    func hugeNumbers() {
+        let (e, _) = Self.classify("11/20/2026 20:00:00: Got character ZDOID from Astrid : -99999999999999999999999:1")
+        #expect(e.isEmpty)
+    }
+
     @Test("'Game server connected failed' is not ready; only the real line is")
     func failures() throws {
         let (events, _) = Self.classify(try Self.fixture("failures.log"))

@@ -107,24 +107,39 @@ struct WatcherTests {
         await api.stop()
     }
 
-    @Test("a full spool keeps the oldest events and refuses new ones loudly")
+    @Test("a full spool keeps the oldest events, says so loudly, pauses reading — and loses nothing once the sink is back")
     func spoolFull() async throws {
         let dir = TestPaths.temporaryDirectory("watch-full")
         let log = dir + "/game.log"
-        let api = try RecordingServer { _, _ in RecordingServer.json(503, "{}") }
+        let down = Atomic<Bool>(true)
+        let accepted = Mutex<[String]>([])
+        let api = try RecordingServer { request, _ in
+            if down.load(ordering: .relaxed) { return RecordingServer.json(503, "{}") }
+            let items = (try? JSONSerialization.jsonObject(with: Data(request.body)) as? [[String: Any]]) ?? []
+            accepted.withLock { $0 += items.compactMap { $0["id"] as? String } }
+            return RecordingServer.json(202, "{}")
+        }
         let logs = InMemoryLogHandler()
         var settings = WatcherSettings(server: "valheim", host: "vm-0", hostAddress: nil)
         settings.spoolMaxBytes = 20_000
+        settings.maxRetryDelay = 0.2
         let watcher = LogWatcher<Valheim>(
             name: "full", dataDirectory: dir, settings: settings, sink: HTTPIngestSink(url: api.url("/"), token: "ingest-token-0123456789"),
             logger: Logger(label: "t", level: .trace, handler: logs)
         ) { FileTailSource(path: log, resumeFrom: $0, logger: .disabled()) }
         append(log, eventLines(0..<200))
-        #expect(try await runWatcher(watcher) { watcher.deliveredCount > 0 && logs.records.contains { $0.level == .critical } })
+        let shutdown = ShutdownSignal()
+        let task = Task { try await watcher.run(shutdown: shutdown) }
+        #expect(try await eventually { logs.records.contains { $0.level == .critical && $0.message.contains("SPOOL FULL") } })
         let spooled = try String(contentsOfFile: dir + "/watch-full.spool/events.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(spooled.count > 10 && spooled.count < 400)
         #expect(spooled.first?.contains("\"player\":\"P0\"") == true)
-        #expect(logs.records.contains { $0.level == .critical && $0.message.contains("SPOOL FULL") })
+        down.store(false, ordering: .relaxed)
+        #expect(try await eventually(timeout: 30) { accepted.withLock { $0.count } >= 400 })
+        shutdown.trigger()
+        try await task.value
+        let ids = accepted.withLock { $0 }
+        #expect(ids.count == 400 && Set(ids).count == 400)
         await api.stop()
     }
 }

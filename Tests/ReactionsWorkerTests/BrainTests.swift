@@ -285,6 +285,30 @@ struct BrainTests {
         }
     }
 
+    @Test("a departure the log did not name: at a game count of zero everyone is offline and the idle check is armed")
+    func unnamedLeave() {
+        let s = E.state(.online, players: ["Sigrid", "Ulf"], startedAt: 0)
+        var leave = E.log("leave", at: 500, seq: 9)
+        if case .log(var l) = leave.payload {
+            l.count = 0
+            leave.payload = .log(l)
+        }
+        let d = E.apply(s, leave)
+        #expect(d.state.onlinePlayers == 0)
+        #expect(d.channelTexts == ["Sigrid, Ulf left (nobody online)"])
+        #expect(d.timers.map(\.name) == [TimerEvent.idleCheck])
+        // Without a count of zero there is no telling who left: nothing changes.
+        #expect(E.apply(s, E.log("leave", at: 500, seq: 9)).state.onlinePlayers == 2)
+    }
+
+    @Test("a shutdown line older than the current ready line is an old one: ignored")
+    func oldShutdownIgnored() {
+        var s = E.state(.online, startedAt: 0)
+        s.readyAt = E.at(100)
+        #expect(E.apply(s, E.log("shutdown", at: 50)).state.status == .online)
+        #expect(E.apply(s, E.log("shutdown", at: 150)).state.status == .stopping)
+    }
+
     // MARK: timers
 
     @Test("idle check: stops when nobody has been online for the idle timeout")

@@ -165,6 +165,43 @@ struct WorkerTests {
         #expect(poisoned.first?.reason.contains("failed 2 times; last error: state record unreadable") == true)
     }
 
+    @Test("messages waiting behind a long host start in the same batch stay hidden from other consumers")
+    func batchHeartbeat() async throws {
+        let dir = TestPaths.temporaryDirectory("heartbeat")
+        let queue = try SQLiteEventQueue(path: dir + "/events.sqlite")
+        let store = try SQLiteStateStore(path: dir + "/state.sqlite")
+        func worker(_ notices: RecordingNotifier, hook: String) -> ReactionsWorker {
+            var settings = WorkerSettings()
+            settings.consumers = 1
+            settings.batchSize = 4
+            settings.visibilityTimeout = 0.9
+            settings.idleWait = 0.05
+            let host = CommandHostScaleSet(startCommand: hook, stopCommand: "true", address: "a", timeout: 30, logger: .disabled())
+            return ReactionsWorker(
+                queue: queue, store: store, scaleSet: { _ in host }, notifier: notices,
+                brain: BrainSettings(idleTimeout: 900, bootTimeout: 1200, gamePort: 2456, defaultAddress: "a"), settings: settings,
+                logger: .disabled())
+        }
+        try await queue.send([Events.cli(.start, "cli:start"), Events.cli(.status, "cli:status")])
+        let slowNotices = RecordingNotifier()
+        let slow = worker(slowNotices, hook: "sleep 2.5")
+        let shutdown = ShutdownSignal()
+        let first = Task { try await slow.run(shutdown: shutdown) }
+        // The first worker now holds both messages and is inside the 2.5 s start hook.
+        #expect(try await eventually { try await store.get("valheim")?.state.status == .starting })
+        let otherNotices = RecordingNotifier()
+        let other = worker(otherNotices, hook: "true")
+        let second = Task { try await other.run(shutdown: shutdown) }
+        #expect(try await eventually(timeout: 20) { try await store.get("valheim")?.state.hasApplied("cli:status") == true })
+        shutdown.trigger()
+        try await first.value
+        try await second.value
+        // The status command was answered by the worker that held it, not taken over by the other.
+        #expect(otherNotices.notices.isEmpty)
+        let answers = slowNotices.notices.compactMap { if case .console(let t) = $0 { return t } else { return nil } }
+        #expect(answers.count == 2)  // the start's and the status
+    }
+
     @Test("8 consumers on shuffled, duplicated player events give exactly the players of the in-order log")
     func concurrentExactness() async throws {
         let h = try WorkerHarness(consumers: 8)

@@ -130,6 +130,21 @@ struct HTTPRequestParserTests {
         #expect(Self.parse(many + "\r\n") == .invalid(431))
     }
 
+    @Test("chunk framing requires CRLF: a bare LF there is refused (no disagreement with a front proxy)")
+    func chunkFramingNeedsCRLF() {
+        #expect(Self.parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n") == .invalid(400))
+        #expect(Self.parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n") == .invalid(400))
+        #expect(Self.parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n") == .invalid(400))
+    }
+
+    @Test("tiny chunks with long extensions cannot buffer far more than the body limit")
+    func chunkFramingOverhead() {
+        var req = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let ext = String(repeating: "x", count: 1000)
+        for _ in 0..<200 { req += "1;\(ext)\r\nA\r\n" }
+        #expect(Self.parse(req) == .invalid(413))
+    }
+
     @Test("a chunked body over the limit is 413")
     func chunkedBodyLimit() {
         var limits = HTTPLimits()

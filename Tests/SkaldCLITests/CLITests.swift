@@ -21,6 +21,13 @@ struct CLITests {
         }
     }
 
+    @Test("skald functions says it is not built yet, with exit 1")
+    func functionsNotBuilt() async throws {
+        let p = try ChildProcess.skald(["functions"])
+        #expect(await p.wait() == 1)
+        #expect(p.stderr.contains("not built yet"))
+    }
+
     @Test("bad usage exits 64: no command, unknown command, unknown option, stray argument")
     func usage() async throws {
         for args in [[], ["frobnicate"], ["api", "--verbose"], ["register", "extra"], ["register", "--guild"]] {

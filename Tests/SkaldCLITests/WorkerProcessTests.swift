@@ -106,6 +106,7 @@ struct WorkerProcessTests {
         #expect(json.first?["server"] as? String == "valheim")
         #expect(["starting", "booting"].contains(json.first?["status"] as? String ?? ""))
         #expect(json.first?["online_players"] as? Int == 0)
+        #expect(json.first?.keys.contains("ip") == true)
         #expect(json.first?["etag"] is String)
         let stop = try ChildProcess.skald(["stop", "--wait", "--timeout", "30"], environment: Self.env(dir))
         #expect(await stop.wait() == 0, "\(stop.stderr)")

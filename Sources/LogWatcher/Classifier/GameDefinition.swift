@@ -16,15 +16,21 @@ public struct ClassifiedEvent: Sendable, Equatable, Codable {
     public var platformID: String?
     /// Crossplay join code, for `join_code`.
     public var code: String?
+    /// Players online according to the game, when the line says (crossplay departures).
+    public var count: Int?
 
     /// Creates an event.
-    public init(event: String, line: String, time: Date?, player: String? = nil, platformID: String? = nil, code: String? = nil) {
+    public init(
+        event: String, line: String, time: Date?, player: String? = nil, platformID: String? = nil, code: String? = nil,
+        count: Int? = nil
+    ) {
         self.event = event
         self.line = line
         self.time = time
         self.player = player
         self.platformID = platformID
         self.code = code
+        self.count = count
     }
 }
 
@@ -38,13 +44,16 @@ public struct GameSignal: Sendable, Equatable {
     public var platformID: String?
     /// Join code.
     public var code: String?
+    /// Players online according to the game.
+    public var count: Int?
 
     /// Creates a signal.
-    public init(_ event: LogEventName, player: String? = nil, platformID: String? = nil, code: String? = nil) {
+    public init(_ event: LogEventName, player: String? = nil, platformID: String? = nil, code: String? = nil, count: Int? = nil) {
         self.event = event
         self.player = player
         self.platformID = platformID
         self.code = code
+        self.count = count
     }
 }
 
@@ -63,7 +72,7 @@ public protocol GameDefinition: Sendable {
     static func initialState() -> State
 
     /// Interprets one line (no terminator, capped). Appends what it means to `signals` and returns the time
-    /// written in the line, if it has one and produced a signal.
+    /// written in the line (its wall-clock reading, as if UTC), if it has one and produced a signal.
     static func interpret(_ line: UnsafeBufferPointer<UInt8>, state: inout State, signals: inout [GameSignal]) -> Date?
 }
 
@@ -76,12 +85,16 @@ public struct StreamClassifier<Game: GameDefinition>: Sendable {
     public var state: Game.State
     /// Bytes of a line that are looked at and kept in events; the rest of a longer line is ignored.
     public var maxLineBytes: Int
+    /// The zone the game writes its clock in (game logs carry local time without an offset); nil reads the
+    /// times as UTC.
+    public var timeZone: TimeZone?
     private var signals: [GameSignal] = []
 
     /// Creates a classifier, optionally resuming from a saved state.
-    public init(state: Game.State = Game.initialState(), maxLineBytes: Int = 4096) {
+    public init(state: Game.State = Game.initialState(), maxLineBytes: Int = 4096, timeZone: TimeZone? = nil) {
         self.state = state
         self.maxLineBytes = maxLineBytes
+        self.timeZone = timeZone
     }
 
     /// Classifies one line (with or without its `\n` / `\r\n`), appending events to `out`.
@@ -91,12 +104,18 @@ public struct StreamClassifier<Game: GameDefinition>: Sendable {
         guard n > 0, let base = line.baseAddress else { return }
         let trimmed = UnsafeBufferPointer(start: base, count: n)
         signals.removeAll(keepingCapacity: true)
-        let time = Game.interpret(trimmed, state: &state, signals: &signals)
+        var time = Game.interpret(trimmed, state: &state, signals: &signals)
         guard !signals.isEmpty else { return }
+        if let t = time, let zone = timeZone {
+            // The line's wall-clock time, read as UTC, back to the instant it names.
+            time = t.addingTimeInterval(-Double(zone.secondsFromGMT(for: t)))
+        }
         let text = String(decoding: trimmed, as: UTF8.self)
         for s in signals {
             out.append(
-                ClassifiedEvent(event: s.event.rawValue, line: text, time: time, player: s.player, platformID: s.platformID, code: s.code))
+                ClassifiedEvent(
+                    event: s.event.rawValue, line: text, time: time, player: s.player, platformID: s.platformID, code: s.code,
+                    count: s.count))
         }
     }
 
@@ -156,8 +175,11 @@ enum Bytes {
         }
         let start = j
         var v: Int64 = 0
-        while j < end, isDigit(p[j]), j - start < 19 {
-            v = v * 10 + Int64(p[j] - 0x30)
+        while j < end, isDigit(p[j]) {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(p[j] - 0x30))
+            if o1 || o2 { return nil }  // not a number this game writes: no match
+            v = a
             j += 1
         }
         guard j > start else { return nil }

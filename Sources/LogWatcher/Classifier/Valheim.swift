@@ -122,10 +122,17 @@ public enum Valheim: GameDefinition {
             } else if Bytes.has(p, m, "Player connection lost server "),
                 let at = Bytes.findLast(p, ", now ", from: m, to: e), let (count, _) = Bytes.integer(p, at + 6, end: e)
             {
-                // Crossplay departures are named by their "Destroying abandoned" line, which comes first; if the
-                // count says someone left that no line named, say so without a name rather than guess.
-                if state.sessions.count > Int(count) {
-                    signals.append(GameSignal(.leave))
+                // Crossplay departures are named by their "Destroying abandoned" line, which comes first. If the
+                // game counts fewer players than the sessions known: at zero everyone left (name them all);
+                // otherwise say someone left, with the count, rather than guess who.
+                if count == 0 {
+                    for s in state.sessions {
+                        if let id = s.platformID { state.remember(id, in: \.departed, limit: 16) }
+                        signals.append(GameSignal(.leave, player: s.name, platformID: s.platformID, count: 0))
+                    }
+                    state.sessions = []
+                } else if state.sessions.count > Int(count) {
+                    signals.append(GameSignal(.leave, count: Int(count)))
                 }
             }
         case UInt8(ascii: "D"):
@@ -233,7 +240,7 @@ public enum Valheim: GameDefinition {
             && p[i + 19] == 0x3A && p[i + 20] == 0x20
     }
 
-    /// The timestamp at `i` as a UTC time (the dedicated server logs the host's clock; hosts run in UTC).
+    /// The timestamp at `i`, read as UTC (the classifier core applies the game's time zone).
     static func parseTimestamp(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> Date? {
         func two(_ j: Int) -> Int { Int(p[j] - 0x30) * 10 + Int(p[j + 1] - 0x30) }
         let month = two(i)

@@ -70,8 +70,14 @@ public final class HTTPIngestSink: EventSink {
         session = URLSession(configuration: config)
     }
 
-    /// `http:<url>`.
-    public var description: String { "http:\(url.absoluteString)" }
+    /// `http:<scheme://host:port/path>` — never the URL's user, password or query (they may be keys).
+    public var description: String {
+        var c = URLComponents(url: url, resolvingAgainstBaseURL: false)
+        c?.user = nil
+        c?.password = nil
+        c?.query = nil
+        return "http:" + (c?.string ?? "(ingest URL)")
+    }
 
     /// POSTs the batch as a JSON array; 202 means accepted.
     public func deliver(_ events: [EventEnvelope]) async throws {

@@ -9,7 +9,8 @@ import Glibc
 ///
 /// One append-only file of JSON lines (`events.jsonl`) and the offset replay has reached (`replay.offset`).
 /// Appends are fsynced before they count as accepted. When the sink has taken everything the file is emptied.
-/// When the spool is full the oldest events are kept and new ones are refused, with a loud warning.
+/// When the spool is full the oldest events are kept and new ones are refused, with a loud warning: the
+/// watcher then stops reading until the sink takes events again, so the refused ones wait in the log itself.
 final class Spool {
     private let dataPath: String
     private let offsetPath: String
@@ -68,7 +69,7 @@ final class Spool {
             if now - lastFullWarning > 10_000_000_000 || lastFullWarning == 0 {
                 lastFullWarning = now
                 logger.critical(
-                    "SPOOL FULL: the sink has been unreachable long enough to fill the spool; new events are being DROPPED (the oldest are kept)",
+                    "SPOOL FULL: the sink has been unreachable long enough to fill the spool; reading the log is paused until it takes events again (the oldest events are kept; if the log rotates away meanwhile, its unread lines are lost)",
                     metadata: ["spool.max_bytes": .int(Int(maxBytes)), "spool.refused_total": .int(refused)])
             }
         }

@@ -12,7 +12,9 @@ import Glibc
 /// - Rotation by rename: the old file is read to its end (its last partial line included), then the new file
 ///   from its start. If the process was down across a rotation, the rotated file is found by its identity
 ///   among its siblings and finished first.
-/// - Rotation by truncation (copytruncate): starts again from the start.
+/// - Rotation by truncation (copytruncate): starts again from the start, as a new generation of the file, so
+///   line ids (`<dev-inode>.t<N>:<offset>`) never repeat — also when the truncation happened while the watcher
+///   was stopped (the file is shorter than the saved offset, or its first bytes changed).
 /// - A partial last line waits for its newline.
 /// - Wakes on inotify events (falls back to polling), so a new line is seen within milliseconds.
 public final class FileTailSource: LogSource {
@@ -21,14 +23,17 @@ public final class FileTailSource: LogSource {
     private let logger: Logger
     private var fd: Int32 = -1
     private var identity = ""
+    private var baseIdentity = ""
+    private var truncations = 0
+    private var head: String?
     private var readOffset: Int64 = 0
     private var splitter: LineSplitter
     private var ready: [SourceLine] = []
-    private var readyEnd: [Int64] = []
-    private var handedOutOffset: Int64 = 0
+    /// Where the source is after each ready line (its file may differ from the current one after a rotation).
+    private var readyEnd: [SourcePosition] = []
+    private var handedOut: SourcePosition?
     private var inotifyFD: Int32 = -1
     private var resumeFrom: SourcePosition?
-    private var oldFileLeft: (fd: Int32, identity: String)?
     private var lastGrowth = Monotonic.nanoseconds()
     private var lastRotationCheck: UInt64 = 0
     /// How long to let writes accumulate after a change is seen.
@@ -62,16 +67,12 @@ public final class FileTailSource: LogSource {
     public var description: String { "file:\(path)" }
 
     /// The file identity and the offset after the last line handed out.
-    public var position: SourcePosition {
-        identity.isEmpty ? (resumeFrom ?? .none) : .file(identity: identity, offset: handedOutOffset)
-    }
+    public var position: SourcePosition { handedOut ?? resumeFrom ?? .none }
 
     /// Closes the file and the inotify descriptor.
     public func close() {
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
-        if let old = oldFileLeft { Glibc.close(old.fd) }
-        oldFileLeft = nil
         if inotifyFD >= 0 { Glibc.close(inotifyFD) }
         inotifyFD = -1
     }
@@ -84,7 +85,7 @@ public final class FileTailSource: LogSource {
             if !ready.isEmpty {
                 let n = min(max, ready.count)
                 let out = Array(ready.prefix(n))
-                handedOutOffset = readyEnd[n - 1]
+                handedOut = readyEnd[n - 1]
                 ready.removeFirst(n)
                 readyEnd.removeFirst(n)
                 return out
@@ -111,28 +112,37 @@ public final class FileTailSource: LogSource {
         var st = stat()
         let exists = stat(path, &st) == 0
         let currentIdentity = exists ? Self.identity(st) : ""
-        if !exists || currentIdentity != identity {
+        if !exists || currentIdentity != baseIdentity {
             // Renamed away (or deleted). Give the writer a moment to finish its last write, then finish the
             // old file (its partial last line included) and move to the new one.
-            if Monotonic.nanoseconds() - lastGrowth < 300_000_000 { return }
+            if now - lastGrowth < 300_000_000 { return }
             readAvailable()
             flushPartial()
             logger.info("log file rotated", metadata: ["file": .string(path)])
             Glibc.close(fd)
             fd = -1
-            identity = ""
             if exists { _ = openFile(fresh: true) }
             return
         }
         var own = stat()
-        if fstat(fd, &own) == 0, Int64(own.st_size) < readOffset {
-            logger.info("log file truncated; reading from its start", metadata: ["file": .string(path)])
-            _ = lseek(fd, 0, SEEK_SET)
-            readOffset = 0
-            splitter.reset(to: 0)
-            handedOutOffset = 0
+        let shorter = fstat(fd, &own) == 0 && Int64(own.st_size) < readOffset
+        // Truncated and written again to the same length or more: the first bytes tell.
+        let rewritten = !shorter && head != nil && Self.fingerprint(fd, length: Self.headLength(head)) != head
+        if shorter || rewritten {
+            logger.info("log file truncated; reading it again from its start", metadata: ["file": .string(path)])
+            startNewGeneration(truncations: truncations + 1)
             readAvailable()
         }
+    }
+
+    /// Reads the (same) file again from its start as a new generation, so its line ids do not repeat.
+    private func startNewGeneration(truncations n: Int) {
+        _ = lseek(fd, 0, SEEK_SET)
+        truncations = n
+        identity = Self.generationIdentity(baseIdentity, n)
+        head = nil
+        readOffset = 0
+        splitter.reset(to: 0)
     }
 
     private func readAvailable() {
@@ -141,9 +151,10 @@ public final class FileTailSource: LogSource {
             if n > 0 {
                 lastGrowth = Monotonic.nanoseconds()
                 readOffset += Int64(n)
+                if Self.headLength(head) < Self.headBytes { head = Self.fingerprint(fd, length: min(readOffset, Self.headBytes)) }
                 splitter.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) { bytes, start, end in
                     ready.append(SourceLine(bytes: bytes, key: "\(identity):\(start)"))
-                    readyEnd.append(end)
+                    readyEnd.append(.file(identity: identity, offset: end, head: head))
                 }
                 // A short read of a regular file means its end for now: no second read to learn that.
                 if ready.count >= 4096 || n < buffer.count { return }
@@ -156,7 +167,7 @@ public final class FileTailSource: LogSource {
     private func flushPartial() {
         splitter.flushPartial { bytes, start, end in
             ready.append(SourceLine(bytes: bytes, key: "\(identity):\(start)"))
-            readyEnd.append(end)
+            readyEnd.append(.file(identity: identity, offset: end, head: head))
         }
     }
 
@@ -166,43 +177,58 @@ public final class FileTailSource: LogSource {
         guard f >= 0 else { return false }
         var st = stat()
         fstat(f, &st)
-        let id = Self.identity(st)
-        var start: Int64 = 0
-        if !fresh, case .file(let savedID, let savedOffset) = resumeFrom {
-            if savedID == id {
-                start = savedOffset <= Int64(st.st_size) ? savedOffset : 0
-                if savedOffset > Int64(st.st_size) {
-                    logger.warning("log file is shorter than the saved position (truncated while stopped); reading from its start")
+        let base = Self.identity(st)
+        fd = f
+        baseIdentity = base
+        lastGrowth = Monotonic.nanoseconds()
+        if !fresh, case .file(let savedID, let savedOffset, let savedHead) = resumeFrom {
+            let (savedBase, savedGeneration) = Self.split(savedID)
+            if savedBase == base {
+                resumeFrom = nil
+                let size = Int64(st.st_size)
+                let headLength = Self.headLength(savedHead)
+                let rewritten = savedHead != nil && size >= headLength && Self.fingerprint(f, length: headLength) != savedHead
+                if savedOffset > size || rewritten {
+                    logger.warning("the log file was truncated while the watcher was stopped; reading it from its start")
+                    startNewGeneration(truncations: savedGeneration + 1)
+                } else {
+                    truncations = savedGeneration
+                    identity = savedID
+                    head = savedHead
+                    readOffset = savedOffset
+                    _ = lseek(f, off_t(savedOffset), SEEK_SET)
+                    splitter.reset(to: savedOffset)
                 }
-            } else if let rotated = findRotated(identity: savedID, in: f) {
+                return true
+            }
+            if let rotated = findRotated(identity: savedBase) {
                 // Rotated while we were stopped: finish the old file from the saved offset first.
                 Glibc.close(f)
                 fd = rotated
+                baseIdentity = savedBase
+                truncations = savedGeneration
                 identity = savedID
+                head = savedHead
                 readOffset = savedOffset
                 _ = lseek(rotated, off_t(savedOffset), SEEK_SET)
                 splitter.reset(to: savedOffset)
-                handedOutOffset = savedOffset
                 resumeFrom = nil
                 logger.info("finishing a log file rotated while the watcher was stopped", metadata: ["file": .string(path)])
                 return true
-            } else {
-                logger.warning("the saved log position names a file that is gone; reading the current file from its start")
             }
+            logger.warning("the saved log position names a file that is gone; reading the current file from its start")
         }
         resumeFrom = nil
-        fd = f
-        identity = id
-        readOffset = start
-        _ = lseek(f, off_t(start), SEEK_SET)
-        splitter.reset(to: start)
-        handedOutOffset = start
-        lastGrowth = Monotonic.nanoseconds()
+        truncations = 0
+        identity = base
+        head = nil
+        readOffset = 0
+        splitter.reset(to: 0)
         return true
     }
 
     /// Looks for a sibling of the log file (`valheim.log.1`, …) with the saved identity.
-    private func findRotated(identity saved: String, in current: Int32) -> Int32? {
+    private func findRotated(identity saved: String) -> Int32? {
         let dir = (path as NSString).deletingLastPathComponent
         let base = (path as NSString).lastPathComponent
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return nil }
@@ -214,6 +240,32 @@ public final class FileTailSource: LogSource {
             if f >= 0 { return f }
         }
         return nil
+    }
+
+    static let headBytes: Int64 = 64
+
+    /// `<length>:<hash>` of the file's first `length` bytes (up to 64).
+    static func fingerprint(_ fd: Int32, length: Int64) -> String? {
+        guard length > 0 else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(length))
+        guard pread(fd, &bytes, bytes.count, 0) == bytes.count else { return nil }
+        return "\(length):" + Hex.encode(Array(Digest.sha256(bytes).prefix(8)))
+    }
+
+    /// The length a fingerprint covers (0 without one).
+    static func headLength(_ head: String?) -> Int64 {
+        guard let head, let colon = head.firstIndex(of: ":") else { return 0 }
+        return Int64(head[..<colon]) ?? 0
+    }
+
+    static func generationIdentity(_ base: String, _ n: Int) -> String { n == 0 ? base : "\(base).t\(n)" }
+
+    /// `dev-ino.tN` → (`dev-ino`, N).
+    static func split(_ identity: String) -> (String, Int) {
+        guard let dot = identity.lastIndex(of: "."), identity[identity.index(after: dot)...].hasPrefix("t"),
+            let n = Int(identity[identity.index(dot, offsetBy: 2)...])
+        else { return (identity, 0) }
+        return (String(identity[..<dot]), n)
     }
 
     /// Waits for a change to the log file (or until `deadline`). The folder watch also reports other files

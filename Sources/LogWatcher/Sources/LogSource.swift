@@ -3,8 +3,10 @@ import Shared
 
 /// Where a source is: enough to resume exactly after the last line handed out, and to name lines stably.
 public enum SourcePosition: Sendable, Codable, Equatable {
-    /// A file: its identity (`dev-inode`) and the byte offset after the last line handed out.
-    case file(identity: String, offset: Int64)
+    /// A file: its identity (`dev-inode`, plus `.tN` after N truncations), the byte offset after the last line
+    /// handed out, and a fingerprint of its first bytes (to recognise a file truncated and rewritten while
+    /// nothing was watching it).
+    case file(identity: String, offset: Int64, head: String?)
     /// `docker logs`: the timestamp of the last line handed out and how many lines carried that timestamp.
     case docker(timestamp: String, count: Int)
     /// A command's output: not resumable (a restarted command starts over).

@@ -442,6 +442,10 @@ private struct Context {
     }
 
     mutating func leave(_ l: LogEvent) {
+        if l.player == nil || l.player?.isEmpty == true {
+            unnamedLeave(l)
+            return
+        }
         guard let changed = updatePlayer(l, online: false) else { return }
         guard changed, let player = l.player else {
             note = "\(l.player ?? "?") already offline"
@@ -457,9 +461,38 @@ private struct Context {
         }
     }
 
+    /// A departure the log did not name. With the game's own count at zero everyone is gone; otherwise there
+    /// is no telling who left, and guessing would be worse than waiting for a named line.
+    mutating func unnamedLeave(_ l: LogEvent) {
+        guard l.count == 0, state.status == .online, !isStale(event.at) else {
+            note = "leave without a player name: ignored"
+            return
+        }
+        let leaving = state.onlineNames
+        guard !leaving.isEmpty else {
+            note = "nobody online already"
+            return
+        }
+        for name in leaving {
+            state.players[name]?.online = false
+            state.players[name]?.lastEventAt = event.at
+            state.players[name]?.lastSeq = l.seq
+        }
+        state.lastActivityAt = event.at
+        state.idleSince = event.at
+        note = "the game counts nobody online"
+        channel("\(leaving.joined(separator: ", ")) left (nobody online)", kind: "leave-all")
+        schedule(TimerEvent.idleCheck, due: event.at.addingTimeInterval(settings.idleTimeout))
+    }
+
     mutating func shutdown() {
         guard !isStale(event.at) else {
             note = "stale shutdown line"
+            return
+        }
+        // A shutdown line from before the current run's ready line is an old one, applied late.
+        if let ready = state.readyAt, event.at < ready {
+            note = "shutdown line older than the ready line: ignored"
             return
         }
         switch state.status {

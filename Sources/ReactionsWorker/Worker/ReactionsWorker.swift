@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import Synchronization
 
 /// How the worker consumes the queue.
 public struct WorkerSettings: Sendable, Equatable {
@@ -102,14 +103,26 @@ public final class ReactionsWorker: Service {
                 await queue.waitForMessages(after: generation, timeout: settings.idleWait)
                 continue
             }
+            // Messages waiting their turn in this batch stay hidden too (the one being processed renews itself):
+            // a long host start must not let them time out and go to a second consumer.
+            let waiting = WaitingMessages(batch)
+            let heartbeat = Task { [queue, settings] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(Int(settings.visibilityTimeout * 1000 / 3)))
+                    if Task.isCancelled { break }
+                    for m in waiting.all { try? await queue.renew(m, visibilityTimeout: settings.visibilityTimeout) }
+                }
+            }
             for (i, message) in batch.enumerated() {
                 if shutdown.isTriggered {
                     // Give back what this consumer has not started, so another worker takes it at once.
                     for m in batch[i...] { try? await queue.release(m, delay: 0) }
                     break
                 }
+                waiting.remove(message)
                 await process(message)
             }
+            heartbeat.cancel()
         }
     }
 
@@ -285,4 +298,15 @@ actor KeyedGates {
         gates[key] = g
         return g
     }
+}
+
+/// The messages of a batch not yet started (renewed by the batch's heartbeat).
+final class WaitingMessages: Sendable {
+    private let messages: Mutex<[QueueMessage]>
+
+    init(_ batch: [QueueMessage]) { messages = Mutex(batch) }
+
+    var all: [QueueMessage] { messages.withLock { $0 } }
+
+    func remove(_ m: QueueMessage) { messages.withLock { $0.removeAll { $0.receipt == m.receipt } } }
 }

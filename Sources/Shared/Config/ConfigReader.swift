@@ -101,7 +101,8 @@ public enum ConfigParse {
 
     /// A positive, finite number of minutes (decimals allowed), as seconds.
     public static func positiveMinutes(_ s: String) -> Double? {
-        guard let v = Double(s), v.isFinite, v > 0 else { return nil }
+        // At most a year: beyond that a "never" is better written as a year than as an overflow.
+        guard let v = Double(s), v.isFinite, v > 0, v <= 525_600 else { return nil }
         return v * 60
     }
 

@@ -340,7 +340,9 @@ struct RateLimitInfo {
         let parsed = try? JSONDecoder().decode(Body.self, from: Data(body))
         let fromHeader = headers["retry-after"].flatMap(Double.init)
         let fromReset = headers["x-ratelimit-reset-after"].flatMap(Double.init)
-        retryAfter = max(0, parsed?.retryAfter ?? fromHeader ?? fromReset ?? 1)
+        let raw = parsed?.retryAfter ?? fromHeader ?? fromReset ?? 1
+        // A peer's number: keep it finite and sane before it becomes a sleep or a deadline.
+        retryAfter = raw.isFinite ? min(max(0, raw), 86_400) : 86_400
         global = parsed?.global ?? (headers["x-ratelimit-global"]?.lowercased() == "true")
     }
 }
@@ -390,7 +392,8 @@ actor DiscordRateLimiter {
         let id = hash + "|" + bucketKey
         bucketOfRoute[bucketKey] = id
         if let remaining = headers["x-ratelimit-remaining"].flatMap(Int.init),
-            let resetAfter = headers["x-ratelimit-reset-after"].flatMap(Double.init)
+            let resetAfter = headers["x-ratelimit-reset-after"].flatMap(Double.init), resetAfter.isFinite,
+            resetAfter < 86_400
         {
             buckets[id] = Bucket(
                 remaining: remaining, resetAt: Monotonic.nanoseconds() + UInt64(max(0, resetAfter) * 1e9))
@@ -399,7 +402,7 @@ actor DiscordRateLimiter {
 
     /// Blocks a bucket (or everything) for `seconds` after a 429.
     func block(bucketKey: String, seconds: Double, global: Bool) {
-        let until = Monotonic.nanoseconds() + UInt64(max(0, seconds) * 1e9)
+        let until = Monotonic.nanoseconds() + UInt64(min(max(0, seconds), 86_400) * 1e9)
         if global {
             globalBlockedUntil = max(globalBlockedUntil, until)
             return

@@ -67,7 +67,7 @@ public struct EventEnvelope: Sendable, Equatable, Codable {
     }
 
     private enum Keys: String, CodingKey {
-        case v, id, at, server, kind, command, host, line, event, player, platformID, hostEvent, timer, seq, code
+        case v, id, at, server, kind, command, host, line, event, player, platformID, hostEvent, timer, seq, code, count
     }
 
     /// Decodes and validates; unknown versions and kinds throw `EnvelopeError` (never crash).
@@ -91,7 +91,8 @@ public struct EventEnvelope: Sendable, Equatable, Codable {
                     player: try c.decodeIfPresent(String.self, forKey: .player),
                     platformID: try c.decodeIfPresent(String.self, forKey: .platformID),
                     seq: try c.decodeIfPresent(Int64.self, forKey: .seq),
-                    code: try c.decodeIfPresent(String.self, forKey: .code)))
+                    code: try c.decodeIfPresent(String.self, forKey: .code),
+                    count: try c.decodeIfPresent(Int.self, forKey: .count)))
         case "host":
             payload = .host(
                 HostEvent(
@@ -124,6 +125,7 @@ public struct EventEnvelope: Sendable, Equatable, Codable {
             try c.encodeIfPresent(log.platformID, forKey: .platformID)
             try c.encodeIfPresent(log.seq, forKey: .seq)
             try c.encodeIfPresent(log.code, forKey: .code)
+            try c.encodeIfPresent(log.count, forKey: .count)
         case .host(let h):
             try c.encodeIfPresent(h.host, forKey: .host)
             try c.encode(h.detail, forKey: .hostEvent)
@@ -300,11 +302,13 @@ public struct LogEvent: Sendable, Equatable {
     public var seq: Int64?
     /// For `join_code`: the crossplay join code.
     public var code: String?
+    /// Players online according to the game, when the line says.
+    public var count: Int?
 
     /// Creates a log event.
     public init(
         host: String?, line: String, event: String, player: String? = nil, platformID: String? = nil,
-        seq: Int64? = nil, code: String? = nil
+        seq: Int64? = nil, code: String? = nil, count: Int? = nil
     ) {
         self.host = host
         self.line = line
@@ -313,6 +317,7 @@ public struct LogEvent: Sendable, Equatable {
         self.platformID = platformID
         self.seq = seq
         self.code = code
+        self.count = count
     }
 }
 

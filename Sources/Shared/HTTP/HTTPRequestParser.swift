@@ -65,6 +65,7 @@ struct HTTPRequestParser {
     private var continueSent = false
     // Chunked decoding state.
     private var chunkPos = 0
+    private var chunkStart = 0
     private var chunkPhase: ChunkPhase = .size
     private var chunkBody: [UInt8] = []
     private var trailerBytes = 0
@@ -107,6 +108,7 @@ struct HTTPRequestParser {
             case .success(let head, let framing, let expectContinue):
                 phase = .body(head, bodyStart: end, framing)
                 chunkPos = end
+                chunkStart = end
                 let outcome = continueBody(buf)
                 if case .needMore = outcome, expectContinue, !continueSent {
                     continueSent = true
@@ -134,12 +136,20 @@ struct HTTPRequestParser {
         while true {
             switch chunkPhase {
             case .size:
+                // Framing overhead (chunk-size lines, extensions) counts too: a body of many tiny chunks with long
+                // extensions must not buffer far more than the body limit.
+                if chunkPos - chunkStart - chunkBody.count > limits.maxHeadBytes + limits.maxBodyBytes / 8 {
+                    return .invalid(status: 413, reason: "chunked framing larger than allowed")
+                }
                 guard let lf = Self.indexOf(UInt8(ascii: "\n"), in: buf, from: chunkPos) else {
                     if buf.count - chunkPos > 1024 { return .invalid(status: 400, reason: "chunk size line too long") }
                     return .needMore(sendContinue: false)
                 }
-                var lineEnd = lf
-                if lineEnd > chunkPos, buf[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+                // Chunk framing needs CRLF: a bare LF here is where a front proxy and this server could disagree.
+                guard lf > chunkPos, buf[lf - 1] == UInt8(ascii: "\r") else {
+                    return .invalid(status: 400, reason: "chunk size line must end with CRLF")
+                }
+                let lineEnd = lf - 1
                 var size = 0
                 var digits = 0
                 var i = chunkPos
@@ -174,18 +184,12 @@ struct HTTPRequestParser {
                 // The chunk's bytes, then CRLF (or a bare LF).
                 guard buf.count >= chunkPos + size + 1 else { return .needMore(sendContinue: false) }
                 let after = chunkPos + size
-                var next: Int
-                if buf[after] == UInt8(ascii: "\n") {
-                    next = after + 1
-                } else if buf[after] == UInt8(ascii: "\r") {
-                    guard buf.count >= after + 2 else { return .needMore(sendContinue: false) }
-                    guard buf[after + 1] == UInt8(ascii: "\n") else {
-                        return .invalid(status: 400, reason: "chunk not followed by CRLF")
-                    }
-                    next = after + 2
-                } else {
+                guard buf[after] == UInt8(ascii: "\r") else { return .invalid(status: 400, reason: "chunk not followed by CRLF") }
+                guard buf.count >= after + 2 else { return .needMore(sendContinue: false) }
+                guard buf[after + 1] == UInt8(ascii: "\n") else {
                     return .invalid(status: 400, reason: "chunk not followed by CRLF")
                 }
+                let next = after + 2
                 chunkBody.append(contentsOf: buf[chunkPos..<after])
                 chunkPos = next
                 chunkPhase = .size
@@ -199,7 +203,10 @@ struct HTTPRequestParser {
                 let lineLength = lf - chunkPos
                 trailerBytes += lineLength + 1
                 if trailerBytes > limits.maxHeadBytes { return .invalid(status: 431, reason: "trailers too large") }
-                let empty = lineLength == 0 || (lineLength == 1 && buf[chunkPos] == UInt8(ascii: "\r"))
+                guard lineLength > 0, buf[lf - 1] == UInt8(ascii: "\r") else {
+                    return .invalid(status: 400, reason: "trailer line must end with CRLF")
+                }
+                let empty = lineLength == 1
                 chunkPos = lf + 1
                 if empty {
                     let body = chunkBody

@@ -302,7 +302,7 @@ final class EventLoop: @unchecked Sendable {
     private let epfd: Int32
     private let wakefd: Int32
     private let listenFD: Int32
-    private let inbox = Mutex<[@Sendable () -> Void]>([])
+    private let inbox = Mutex<(work: [@Sendable () -> Void], closed: Bool)>(([], false))
     private let finished = Atomic<Bool>(false)
 
     // Loop-confined state.
@@ -346,12 +346,14 @@ final class EventLoop: @unchecked Sendable {
 
     /// Runs `work` on the loop's thread.
     func execute(_ work: @escaping @Sendable () -> Void) {
-        let wasEmpty = inbox.withLock { q -> Bool in
-            let e = q.isEmpty
-            q.append(work)
-            return e
+        // The write happens under the lock so it can never hit the eventfd after the loop closed it (its
+        // number may belong to another file by then). Work for a finished loop is dropped.
+        inbox.withLock { q in
+            guard !q.closed else { return }
+            let wasEmpty = q.work.isEmpty
+            q.work.append(work)
+            if wasEmpty { eventfd_write(wakefd, 1) }
         }
-        if wasEmpty { eventfd_write(wakefd, 1) }
     }
 
     private func run() {
@@ -386,15 +388,19 @@ final class EventLoop: @unchecked Sendable {
             if draining, connections.isEmpty { break }
         }
         runInbox()
-        close(wakefd)
+        inbox.withLock { q in
+            q.closed = true
+            q.work = []
+            close(wakefd)
+        }
         close(epfd)
         finished.store(true, ordering: .releasing)
     }
 
     private func runInbox() {
         let work = inbox.withLock { q -> [@Sendable () -> Void] in
-            let w = q
-            q.removeAll(keepingCapacity: true)
+            let w = q.work
+            q.work.removeAll(keepingCapacity: true)
             return w
         }
         for w in work { w() }
@@ -549,8 +555,7 @@ final class EventLoop: @unchecked Sendable {
         let close =
             !keepAlive || draining
             || response.headers.values("Connection").contains { $0.lowercased().contains("close") }
-        conn.outbuf = serialize(response, keepAlive: !close, omitBody: isHead)
-        conn.outOffset = 0
+        appendOutput(conn, serialize(response, keepAlive: !close, omitBody: isHead))
         conn.closeAfterWrite = close
         conn.transition(to: .writing)
         conn.deadline = deadline(core.configuration.writeTimeout)
@@ -563,12 +568,21 @@ final class EventLoop: @unchecked Sendable {
             metadata: ["http.status": .int(status), "http.reason": .string(reason), "http.remote": .string(conn.remote)])
         var response = HTTPResponse.error(status, reason)
         response.headers.add("Connection", "close")
-        conn.outbuf = serialize(response, keepAlive: false, omitBody: false)
-        conn.outOffset = 0
+        appendOutput(conn, serialize(response, keepAlive: false, omitBody: false))
         conn.closeAfterWrite = true
         conn.transition(to: .writing)
         conn.deadline = deadline(core.configuration.writeTimeout)
         flush(conn)
+    }
+
+    /// Queues bytes after whatever is still unsent (an interim `100 Continue` may be pending).
+    private func appendOutput(_ conn: Connection, _ bytes: [UInt8]) {
+        if conn.outOffset < conn.outbuf.count {
+            conn.outbuf = Array(conn.outbuf[conn.outOffset...]) + bytes
+        } else {
+            conn.outbuf = bytes
+        }
+        conn.outOffset = 0
     }
 
     /// Writes an interim response (100 Continue) while the connection keeps reading.

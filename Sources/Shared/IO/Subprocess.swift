@@ -47,10 +47,27 @@ public enum Subprocess {
         throws -> Outcome
     {
         let (pid, readFD) = try spawn(["/bin/sh", "-c", command], environment: environment, mergeOutput: true)
-        defer { close(readFD) }
+        var keepDraining = false
+        defer {
+            if keepDraining {
+                // Children the shell left running (a game started in the background) still hold the pipe:
+                // keep reading it until they close it, or their next write would kill them with SIGPIPE.
+                let drain = Thread {
+                    var sink = [UInt8](repeating: 0, count: 4096)
+                    let flags = fcntl(readFD, F_GETFL)
+                    _ = fcntl(readFD, F_SETFL, flags & ~O_NONBLOCK)
+                    while read(readFD, &sink, sink.count) > 0 {}
+                    close(readFD)
+                }
+                drain.start()
+            } else {
+                close(readFD)
+            }
+        }
         var output = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 8192)
-        let deadline = Monotonic.nanoseconds() + UInt64(max(0, timeout) * 1e9)
+        // Capped at a year: a huge timeout means "never", not an overflow.
+        let deadline = Monotonic.nanoseconds() + UInt64(min(max(0, timeout), 365 * 86_400) * 1e9)
         var killDeadline: UInt64?
         var timedOut = false
         var status: Int32 = 0
@@ -95,7 +112,13 @@ public enum Subprocess {
         _ = fcntl(readFD, F_SETFL, flags | O_NONBLOCK)
         while pipeOpen {
             let n = read(readFD, &buf, buf.count)
-            if n > 0 { output.append(contentsOf: buf[0..<n]) } else { break }
+            if n > 0 {
+                output.append(contentsOf: buf[0..<n])
+            } else {
+                // 0: every writer closed it. EAGAIN: a child the shell left running still holds it.
+                keepDraining = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+                break
+            }
         }
         if output.count > outputLimit { output.removeFirst(output.count - outputLimit) }
         return Outcome(status: status, output: String(decoding: output, as: UTF8.self), timedOut: timedOut)
@@ -124,7 +147,7 @@ public enum Subprocess {
         posix_spawnattr_setsigmask(&attr, &mask)
         posix_spawnattr_setpgroup(&attr, 0)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        let env = (environment ?? childEnvironment()).map { "\($0.key)=\($0.value)" }
         var pid: pid_t = 0
         let rc = withCStrings(argv) { cargv in
             withCStrings(env) { cenv in posix_spawnp(&pid, argv[0], &actions, &attr, cargv, cenv) }
@@ -135,6 +158,15 @@ public enum Subprocess {
             throw SpawnError(code: rc)
         }
         return (pid, fds[0])
+    }
+
+    /// This process's environment without its secrets (bot token, ingest token, cloud keys): hooks, `docker
+    /// logs` and watched commands get what they need to run, not Skald's credentials.
+    public static func childEnvironment() -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { key, _ in
+            !(Redaction.isSensitive(key: key) || key.hasPrefix("DISCORD_") || key == "AzureWebJobsStorage"
+                || key.uppercased().contains("CONNECTION_STRING"))
+        }
     }
 
     static func decode(_ st: Int32) -> Int32 {

@@ -50,14 +50,21 @@ public final class SQLiteDatabase {
         handle = db
         sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
         sqlite3_extended_result_codes(db, 1)
-        do {
-            try execute("PRAGMA journal_mode=WAL")
-            try execute("PRAGMA synchronous=FULL")
-            try execute("PRAGMA foreign_keys=ON")
-        } catch {
-            sqlite3_close_v2(db)
-            throw error
+        // On a failure here the deinit closes the handle (every property is set), so it is not closed twice.
+        // Switching a new file to WAL while another process opens it too can be refused as busy without the
+        // busy handler being consulted: retry for a while.
+        var attempts = 0
+        while true {
+            do {
+                try execute("PRAGMA journal_mode=WAL")
+                break
+            } catch let e as SQLiteError where e.isBusy && attempts < Int(busyTimeoutMilliseconds / 20) {
+                attempts += 1
+                usleep(20_000)
+            }
         }
+        try execute("PRAGMA synchronous=FULL")
+        try execute("PRAGMA foreign_keys=ON")
     }
 
     deinit {

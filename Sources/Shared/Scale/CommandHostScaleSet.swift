@@ -48,8 +48,9 @@ public final class CommandHostScaleSet: ScaleSet {
             logger.error(
                 "host \(which) command failed",
                 metadata: ["host.exit": .int(Int(outcome.status)), "host.output": .string(tail)])
-            let lastLine = tail.split(separator: "\n").last.map { ": " + String($0.prefix(200)) } ?? ""
-            throw ScaleError("the \(which) command exited with status \(outcome.status)\(lastLine)")
+            // The reason is posted to the channel: say what failed, not what the command printed (it may hold
+            // paths, hosts or secrets); the output is in the worker's log.
+            throw ScaleError("the \(which) command exited with status \(outcome.status) (details in Skald's log)")
         }
         logger.info(
             "host \(which) command done", metadata: ["host.command": .string(which), "host.output": .string(tail)])

@@ -307,8 +307,14 @@ public struct ServerState: Sendable, Codable, Equatable {
     public mutating func recordApplied(_ eventID: String, actions: [Action]) {
         appliedEvents.append(AppliedEvent(id: eventID, actions: actions))
         if appliedEvents.count > Self.appliedRingSize { appliedEvents.removeFirst(appliedEvents.count - Self.appliedRingSize) }
+        // Older entries keep only their id — except those that scale the host (rare, and the ones a crash
+        // must not lose: a start or stop, with its timer).
         let trimmed = appliedEvents.count - Self.actionsKept - 1
-        if trimmed >= 0, !appliedEvents[trimmed].actions.isEmpty { appliedEvents[trimmed].actions = [] }
+        if trimmed >= 0, !appliedEvents[trimmed].actions.isEmpty,
+            !appliedEvents[trimmed].actions.contains(where: { if case .scale = $0 { return true } else { return false } })
+        {
+            appliedEvents[trimmed].actions = []
+        }
     }
 
     /// The summary operators and scripts read (`skald state --json`).
@@ -334,5 +340,28 @@ public struct ServerState: Sendable, Codable, Equatable {
         public var generation: Int
         public var updatedAt: Date?
         public var etag: String?
+
+        enum CodingKeys: String, CodingKey {
+            case server, status, ip, online_players, players, startedAt, readyAt, idleSince, lastSavedAt, joinCode
+            case generation, updatedAt, etag
+        }
+
+        /// Encodes every contract field, `ip` as `null` when unknown (scripts may rely on the key).
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(server, forKey: .server)
+            try c.encode(status, forKey: .status)
+            try c.encode(ip, forKey: .ip)
+            try c.encode(online_players, forKey: .online_players)
+            try c.encode(players, forKey: .players)
+            try c.encodeIfPresent(startedAt, forKey: .startedAt)
+            try c.encodeIfPresent(readyAt, forKey: .readyAt)
+            try c.encodeIfPresent(idleSince, forKey: .idleSince)
+            try c.encodeIfPresent(lastSavedAt, forKey: .lastSavedAt)
+            try c.encodeIfPresent(joinCode, forKey: .joinCode)
+            try c.encode(generation, forKey: .generation)
+            try c.encodeIfPresent(updatedAt, forKey: .updatedAt)
+            try c.encode(etag, forKey: .etag)
+        }
     }
 }
