@@ -8,12 +8,7 @@ import Testing
 import Glibc
 #endif
 
-/// Appends to a file like a logger does (open, write, close).
-func append(_ path: String, _ text: String) {
-    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
-    _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    close(fd)
-}
+func append(_ path: String, _ text: String) { LogFiles.append(path, text) }
 
 /// Reads lines from a source until `count` lines arrived or `timeout` passed (on its own thread).
 func collect(_ source: FileTailSource, count: Int, timeout: Double = 10) async -> [String] {

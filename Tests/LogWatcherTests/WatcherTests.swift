@@ -18,12 +18,7 @@ final class CountingSink: EventSink {
     var all: [String] { ids.withLock { $0 } }
 }
 
-/// Lines of a busy evening: each pair is a join and a leave of a distinct player (so every line is an event).
-func eventLines(_ range: Range<Int>) -> String {
-    range.map { i in
-        "11/20/2026 20:00:00: Got character ZDOID from P\(i) : \(i + 1):1\n11/20/2026 20:00:01: Destroying abandoned non persistent zdo \(i + 1):5 owner \(i + 1)\n"
-    }.joined()
-}
+func eventLines(_ range: Range<Int>) -> String { LogFiles.joinLeaveLines(range) }
 
 func runWatcher(_ watcher: LogWatcher<Valheim>, until condition: @escaping @Sendable () async throws -> Bool, timeout: Double = 60) async throws -> Bool {
     let shutdown = ShutdownSignal()

@@ -7,18 +7,6 @@ import Testing
 import Glibc
 #endif
 
-func appendText(_ path: String, _ text: String) {
-    let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
-    _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    close(fd)
-}
-
-func joinLeaveLines(_ range: Range<Int>) -> String {
-    range.map { i in
-        "11/20/2026 20:00:00: Got character ZDOID from P\(i) : \(i + 1):1\n11/20/2026 20:00:01: Destroying abandoned non persistent zdo \(i + 1):5 owner \(i + 1)\n"
-    }.joined()
-}
-
 @Suite("skald watch and skald classify as processes", .serialized)
 struct WatcherProcessTests {
     @Test("skald classify prints the fixture's expected events; reads stdin; a missing file is an error")
@@ -62,7 +50,7 @@ struct WatcherProcessTests {
         let first = try ChildProcess.skald(["watch", "--file", log], environment: env)
         let writer = Task.detached {
             for chunk in 0..<40 {
-                appendText(log, joinLeaveLines((chunk * 100)..<(chunk * 100 + 100)))
+                LogFiles.append(log, LogFiles.joinLeaveLines((chunk * 100)..<(chunk * 100 + 100)))
                 try? await Task.sleep(for: .milliseconds(5))
             }
         }
@@ -102,7 +90,7 @@ struct WatcherProcessTests {
         try fake.write(toFile: bin + "/docker", atomically: true, encoding: .utf8)
         chmod(bin + "/docker", 0o755)
         func line(_ n: Int, _ text: String) -> String { "2026-11-22T10:00:0\(n).000000001Z 11/22/2026 10:00:0\(n): \(text)\n" }
-        appendText(dir + "/container.log", line(1, "Game server connected") + line(2, "Got character ZDOID from Astrid : 5:1"))
+        LogFiles.append(dir + "/container.log", line(1, "Game server connected") + line(2, "Got character ZDOID from Astrid : 5:1"))
         let env = [
             "SKALD_DATA": dir, "SKALD_HOST_NAME": "vm-0", "SKALD_LOG_LEVEL": "warning",
             "PATH": bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
@@ -110,7 +98,7 @@ struct WatcherProcessTests {
         let queue = try SQLiteEventQueue(path: dir + "/events.sqlite")
         let w = try ChildProcess.skald(["watch", "--docker", "valheim"], environment: env)
         #expect(try await eventually(timeout: 20) { try await queue.stats().ready == 2 })
-        appendText(dir + "/container.log", line(3, "Destroying abandoned non persistent zdo 5:9 owner 5"))
+        LogFiles.append(dir + "/container.log", line(3, "Destroying abandoned non persistent zdo 5:9 owner 5"))
         #expect(try await eventually(timeout: 20) { try await queue.stats().ready == 3 })
         // Give it another restart or two: nothing is delivered twice.
         try await Task.sleep(for: .seconds(2.5))

@@ -192,12 +192,7 @@ public final class FileTailSource: LogSource {
                     logger.warning("the log file was truncated while the watcher was stopped; reading it from its start")
                     startNewGeneration(truncations: savedGeneration + 1)
                 } else {
-                    truncations = savedGeneration
-                    identity = savedID
-                    head = savedHead
-                    readOffset = savedOffset
-                    _ = lseek(f, off_t(savedOffset), SEEK_SET)
-                    splitter.reset(to: savedOffset)
+                    resume(generation: savedGeneration, identity: savedID, head: savedHead, offset: savedOffset)
                 }
                 return true
             }
@@ -206,13 +201,8 @@ public final class FileTailSource: LogSource {
                 Glibc.close(f)
                 fd = rotated
                 baseIdentity = savedBase
-                truncations = savedGeneration
-                identity = savedID
-                head = savedHead
-                readOffset = savedOffset
-                _ = lseek(rotated, off_t(savedOffset), SEEK_SET)
-                splitter.reset(to: savedOffset)
                 resumeFrom = nil
+                resume(generation: savedGeneration, identity: savedID, head: savedHead, offset: savedOffset)
                 logger.info("finishing a log file rotated while the watcher was stopped", metadata: ["file": .string(path)])
                 return true
             }
@@ -225,6 +215,16 @@ public final class FileTailSource: LogSource {
         readOffset = 0
         splitter.reset(to: 0)
         return true
+    }
+
+    /// Continues the open file at a saved position.
+    private func resume(generation: Int, identity saved: String, head savedHead: String?, offset: Int64) {
+        truncations = generation
+        identity = saved
+        head = savedHead
+        readOffset = offset
+        _ = lseek(fd, off_t(offset), SEEK_SET)
+        splitter.reset(to: offset)
     }
 
     /// Looks for a sibling of the log file (`valheim.log.1`, …) with the saved identity.

@@ -585,8 +585,14 @@ final class EventLoop: @unchecked Sendable {
         conn.outOffset = 0
     }
 
-    /// Writes an interim response (100 Continue) while the connection keeps reading.
-    private func flushInterim(_ conn: Connection) {
+    private enum SendResult {
+        case done
+        case wouldBlock
+        case failed
+    }
+
+    /// Sends what is pending in `outbuf`, as far as the socket takes it.
+    private func sendPending(_ conn: Connection) -> SendResult {
         while conn.outOffset < conn.outbuf.count {
             let n = conn.outbuf.withUnsafeBytes { raw in
                 send(conn.fd, raw.baseAddress! + conn.outOffset, raw.count - conn.outOffset, Int32(MSG_NOSIGNAL))
@@ -596,15 +602,25 @@ final class EventLoop: @unchecked Sendable {
             } else if n < 0, errno == EINTR {
                 continue
             } else if n < 0, errno == EAGAIN || errno == EWOULDBLOCK {
-                setInterest(conn, EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLOUT.rawValue)
-                return
+                return .wouldBlock
             } else {
-                closeConnection(conn)
-                return
+                return .failed
             }
         }
-        conn.outbuf.removeAll(keepingCapacity: true)
-        conn.outOffset = 0
+        return .done
+    }
+
+    /// Writes an interim response (100 Continue) while the connection keeps reading.
+    private func flushInterim(_ conn: Connection) {
+        switch sendPending(conn) {
+        case .done:
+            conn.outbuf.removeAll(keepingCapacity: true)
+            conn.outOffset = 0
+        case .wouldBlock:
+            setInterest(conn, EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLOUT.rawValue)
+        case .failed:
+            closeConnection(conn)
+        }
     }
 
     private func flush(_ conn: Connection) {
@@ -616,21 +632,14 @@ final class EventLoop: @unchecked Sendable {
             }
             return
         }
-        while conn.outOffset < conn.outbuf.count {
-            let n = conn.outbuf.withUnsafeBytes { raw in
-                send(conn.fd, raw.baseAddress! + conn.outOffset, raw.count - conn.outOffset, Int32(MSG_NOSIGNAL))
-            }
-            if n > 0 {
-                conn.outOffset += n
-            } else if n < 0, errno == EINTR {
-                continue
-            } else if n < 0, errno == EAGAIN || errno == EWOULDBLOCK {
-                setInterest(conn, EPOLLOUT.rawValue)
-                return
-            } else {
-                closeConnection(conn)
-                return
-            }
+        switch sendPending(conn) {
+        case .done: break
+        case .wouldBlock:
+            setInterest(conn, EPOLLOUT.rawValue)
+            return
+        case .failed:
+            closeConnection(conn)
+            return
         }
         conn.outbuf = []
         conn.outOffset = 0
