@@ -138,3 +138,28 @@ struct WatcherTests {
         await api.stop()
     }
 }
+
+@Suite("HTTP ingest sink")
+struct IngestSinkTests {
+    @Test("a large batch is split into bodies the API accepts (under its 1 MiB limit), in order")
+    func splitsLargeBatches() async throws {
+        let bodies = Mutex<[Int]>([])
+        let ids = Mutex<[String]>([])
+        let api = try RecordingServer { request, _ in
+            bodies.withLock { $0.append(request.body.count) }
+            let items = (try? JSONSerialization.jsonObject(with: Data(request.body)) as? [[String: Any]]) ?? []
+            ids.withLock { $0 += items.compactMap { $0["id"] as? String } }
+            return RecordingServer.json(202, "{}")
+        }
+        let long = String(repeating: "x", count: 4000)
+        let events = (0..<400).map { i in
+            EventEnvelope(id: "e\(i)", at: Date(timeIntervalSince1970: 1_795_341_600), server: "valheim", payload: .log(LogEvent(host: "h", line: long, event: "saved")))
+        }
+        try await HTTPIngestSink(url: api.url("/"), token: "ingest-token-0123456789").deliver(events)
+        #expect(bodies.withLock { $0.count } >= 3)
+        #expect(bodies.withLock { $0.allSatisfy { $0 <= 512 * 1024 } })
+        #expect(ids.withLock { $0 } == events.map(\.id))
+        #expect(api.requests.first?.headers["Authorization"] == "Bearer ingest-token-0123456789")
+        await api.stop()
+    }
+}

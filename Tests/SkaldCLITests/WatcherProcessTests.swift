@@ -72,6 +72,45 @@ struct WatcherProcessTests {
         #expect(ids.count == 8000)
     }
 
+    @Test("a watcher on another host delivers through skald api's POST /events, spooling until the API is up")
+    func watchIntoRemoteAPI() async throws {
+        let apiDir = TestPaths.temporaryDirectory("remote-api")
+        let hostDir = TestPaths.temporaryDirectory("remote-host")
+        let log = hostDir + "/valheim.log"
+        let token = "ingest-token-0123456789abcdef"
+        let key = Ed25519SigningKey.random()
+        // Reserve the API's port first (the watcher needs its URL before the API runs).
+        let probe = try ChildProcess.skald(
+            ["api"], environment: ["DISCORD_PUBLIC_KEY": Hex.encode(key.publicKey.bytes), "SKALD_DATA": apiDir, "SKALD_LISTEN": "127.0.0.1:0"])
+        let port = try #require(await probe.listeningPort())
+        probe.signal(SIGTERM)
+        #expect(await probe.wait() == 0)
+        let watcher = try ChildProcess.skald(
+            ["watch", "--file", log],
+            environment: [
+                "SKALD_DATA": hostDir, "SKALD_HOST_NAME": "vm-0", "SKALD_INGEST_URL": "http://127.0.0.1:\(port)",
+                "SKALD_INGEST_TOKEN": token, "SKALD_LOG_LEVEL": "info",
+            ])
+        LogFiles.append(log, LogFiles.joinLeaveLines(0..<50))
+        // The API is down: the events wait in the spool.
+        #expect(await watcher.waitForOutput("spooling events", inStderr: true))
+        let api = try ChildProcess.skald(
+            ["api"],
+            environment: [
+                "DISCORD_PUBLIC_KEY": Hex.encode(key.publicKey.bytes), "SKALD_DATA": apiDir, "SKALD_LISTEN": "127.0.0.1:\(port)",
+                "SKALD_INGEST_TOKEN": token,
+            ])
+        let queue = try SQLiteEventQueue(path: apiDir + "/events.sqlite")
+        #expect(try await eventually(timeout: 60) { try await queue.stats().ready == 100 })
+        LogFiles.append(log, LogFiles.joinLeaveLines(50..<60))
+        #expect(try await eventually(timeout: 30) { try await queue.stats().ready == 120 })
+        watcher.signal(SIGTERM)
+        api.signal(SIGTERM)
+        #expect(await watcher.wait() == 0)
+        #expect(await api.wait() == 0)
+        #expect(!watcher.stderr.contains(token))
+    }
+
     @Test("--docker follows `docker logs -f --timestamps`, restarts it when it exits and resumes after the last line")
     func dockerSource() async throws {
         let dir = TestPaths.temporaryDirectory("watchdocker")

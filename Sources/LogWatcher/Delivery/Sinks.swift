@@ -79,14 +79,28 @@ public final class HTTPIngestSink: EventSink {
         return "http:" + (c?.string ?? "(ingest URL)")
     }
 
-    /// POSTs the batch as a JSON array; 202 means accepted.
+    /// The API refuses bodies over 1 MiB: batches are split to stay well under it.
+    static let maxBodyBytes = 512 * 1024
+
+    /// POSTs the batch as JSON arrays of at most `maxBodyBytes`; 202 means accepted. A failure part-way
+    /// throws, and the whole batch is sent again later — the parts already taken are dropped downstream by id.
     public func deliver(_ events: [EventEnvelope]) async throws {
         var body = [UInt8](arrayLiteral: UInt8(ascii: "["))
-        for (i, e) in events.enumerated() {
-            if i > 0 { body.append(UInt8(ascii: ",")) }
-            body.append(contentsOf: e.encoded())
+        for e in events {
+            let encoded = e.encoded()
+            if body.count > 1, body.count + encoded.count + 2 > Self.maxBodyBytes {
+                body.append(UInt8(ascii: "]"))
+                try await post(body)
+                body = [UInt8(ascii: "[")]
+            }
+            if body.count > 1 { body.append(UInt8(ascii: ",")) }
+            body.append(contentsOf: encoded)
         }
         body.append(UInt8(ascii: "]"))
+        try await post(body)
+    }
+
+    private func post(_ body: [UInt8]) async throws {
         var request = URLRequest(url: url)
         request.httpMethod = "POST"
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
