@@ -55,14 +55,19 @@ public struct ConfigReader {
     /// A required setting: records "missing" or "invalid: <expected>" and returns `nil` on a problem.
     public mutating func required<T>(_ key: String, _ expected: String, _ parse: (String) -> T?) -> T? {
         guard let v = raw(key) else {
-            problems.append(.init(key: key, message: "missing (\(expected))"))
+            add(.init(key: key, message: "missing (\(expected))"))
             return nil
         }
         guard let parsed = parse(v) else {
-            problems.append(.init(key: key, message: "invalid (expected \(expected))"))
+            add(.init(key: key, message: "invalid (expected \(expected))"))
             return nil
         }
         return parsed
+    }
+
+    /// Records a problem once (deployables that share a setting read it each).
+    private mutating func add(_ problem: ConfigError.Problem) {
+        if !problems.contains(where: { $0.key == problem.key }) { problems.append(problem) }
     }
 
     /// An optional setting with a default; records "invalid" when set but unparsable.
@@ -74,7 +79,7 @@ public struct ConfigReader {
     public mutating func optional<T>(_ key: String, _ expected: String, _ parse: (String) -> T?) -> T? {
         guard let v = raw(key) else { return nil }
         guard let parsed = parse(v) else {
-            problems.append(.init(key: key, message: "invalid (expected \(expected))"))
+            add(.init(key: key, message: "invalid (expected \(expected))"))
             return nil
         }
         return parsed
@@ -82,7 +87,7 @@ public struct ConfigReader {
 
     /// Records a problem that involves more than one setting.
     public mutating func report(_ key: String, _ message: String) {
-        problems.append(.init(key: key, message: message))
+        add(.init(key: key, message: message))
     }
 
     /// Throws every problem found, if any.
