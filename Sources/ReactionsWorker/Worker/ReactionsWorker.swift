@@ -110,6 +110,7 @@ public final class ReactionsWorker: Service {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(Int(settings.visibilityTimeout * 1000 / 3)))
                     if Task.isCancelled { break }
+                    // Best effort: a renewal that fails only lets the message come back later, as it would anyway.
                     for m in waiting.all { try? await queue.renew(m, visibilityTimeout: settings.visibilityTimeout) }
                 }
             }
@@ -158,6 +159,7 @@ public final class ReactionsWorker: Service {
             } else {
                 log.warning("event failed; it will be retried", metadata: ["error": .string("\(error)")])
                 let backoff = min(60, Double(1 << min(message.dequeueCount, 6))) * Double.random(in: 0.5...1.0)
+                // If this fails too, the message still comes back when its visibility timeout passes.
                 try? await queue.release(message, delay: backoff)
             }
             return
